@@ -1,0 +1,14 @@
+/* commands.h — every `hymba` subcommand.  Each returns the process exit code
+ * (0 success, 1 failure with the message printed, 2 usage error) and handles
+ * its own --help.  Commands live next to their module (sft/, dpo/, datasets/,
+ * cli/) and are listed once in the table in cli/main.c. */
+#ifndef HY_COMMANDS_H
+#define HY_COMMANDS_H
+
+
+/* Print "hymba: error: <message>" for a failed status; returns 1. */
+int hy_cli_fail(const char *what);
+/* True when argv contains -h or --help. */
+int hy_cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,54 @@
+/* main.c — the `hymba` entry point: dispatches to subcommands (cli/commands.h).
+ * The only place in the toolkit that exits the process. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "core/hy_base.h"
+
+static int hy_cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("hymba 0.1.0\n");
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} hy_command;
+
+static const hy_command hy_commands[] = {
+    {"version", hy_cmd_version, "print the version"},
+};
+
+static void hy_usage(FILE *f) {
+    fprintf(f,
+            "hymba %s — instruction fine-tuning and preference alignment of Hymba models\n\n"
+            "usage: hymba <command> [options]      (hymba <command> --help for details)\n\ncommands:\n",
+            "0.1.0");
+    for (size_t i = 0; i < HY_ARRAY_LEN(hy_commands); i++) fprintf(f, "  %-10s %s\n", hy_commands[i].name, hy_commands[i].help);
+}
+
+int hy_cli_fail(const char *what) {
+    fprintf(stderr, "hymba: error: %s%s%s\n", what ? what : "", what && *what ? ": " : "", hy_last_error());
+    return 1;
+}
+
+int hy_cli_wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { hy_usage(stderr); return 2; }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) { hy_usage(stdout); return 0; }
+    if (!strcmp(argv[1], "--version")) { printf("hymba 0.1.0\n"); return 0; }
+    for (size_t i = 0; i < HY_ARRAY_LEN(hy_commands); i++)
+        if (!strcmp(argv[1], hy_commands[i].name)) return hy_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "hymba: unknown command '%s'\n", argv[1]);
+    hy_usage(stderr);
+    return 2;
+}
