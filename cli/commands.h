@@ -6,6 +6,8 @@
 #define HY_COMMANDS_H
 
 
+int hy_cmd_dump(int argc, char **argv);     /* cli/cmd_dump.c */
+
 /* Print "hymba: error: <message>" for a failed status; returns 1. */
 int hy_cli_fail(const char *what);
 /* True when argv contains -h or --help. */

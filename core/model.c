@@ -1,0 +1,227 @@
+/* model.c — model creation (buffer planning), weights in and out, and the
+ * top-level forward/backward over a packed micro-batch: embedding with meta
+ * tokens, the layers (block_hybrid.c), the final norm, and the tied LM head +
+ * cross-entropy processed in row chunks so that [tokens × vocab] logits never
+ * exist for the whole micro-batch (the backward recomputes each chunk). */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "model_internal.h"
+
+enum { HY_HEAD_CHUNK = 1024 };
+
+/* Bump allocator over one region; with base == NULL it only measures. */
+typedef struct {
+    char *base;
+    size_t off, esz;
+} hy_carver;
+
+static void *hy_carve(hy_carver *c, size_t elems) {
+    c->off = (c->off + 255) & ~(size_t)255;
+    void *p = c->base ? c->base + c->off : NULL;
+    c->off += elems * c->esz;
+    return p;
+}
+
+/* One pass over every buffer; called twice (measure, then assign). */
+static void hy_model_plan(hy_model *m, hy_carver *act, hy_carver *f32, hy_carver *i32) {
+    const hy_config *c = &m->cfg;
+    size_t N = (size_t)m->max_rows, NT = (size_t)m->max_text, C = (size_t)c->hidden_size, DI = (size_t)c->di;
+    size_t R = (size_t)c->dt_rank, DS = (size_t)c->d_state, F = (size_t)c->intermediate_size, S = R + 2 * DS;
+    size_t Vp = (size_t)c->vocab_padded, chunk = (size_t)m->head_chunk;
+    size_t pmax = 0;
+    for (int l = 0; l < c->num_layers; l++) {
+        hy_layer_acts *a = &m->layers[l];
+        size_t P = (size_t)hy_config_in_proj_rows(c, l);
+        pmax = hy_zmax(pmax, P);
+        a->x = hy_carve(act, N * C);
+        a->h1 = hy_carve(act, N * C);
+        a->p = hy_carve(act, N * P);
+        a->attn = hy_carve(act, N * DI);
+        a->u = hy_carve(act, N * DI);
+        a->s = hy_carve(act, N * S);
+        a->dtn = hy_carve(act, N * R);
+        a->bn = hy_carve(act, N * DS);
+        a->cn = hy_carve(act, N * DS);
+        a->delta = hy_carve(act, N * DI);
+        a->y = hy_carve(act, N * DI);
+        a->fu = hy_carve(act, N * DI);
+        a->xmid = hy_carve(act, N * C);
+        a->h2 = hy_carve(act, N * C);
+        a->gu = hy_carve(act, N * 2 * F);
+        a->mm = hy_carve(act, N * F);
+        a->rstd1 = hy_carve(f32, N);
+        a->lse = hy_carve(f32, N * (size_t)c->num_heads);
+        a->rstd_dt = hy_carve(f32, N);
+        a->rstd_b = hy_carve(f32, N);
+        a->rstd_c = hy_carve(f32, N);
+        a->rstd_pa1 = hy_carve(f32, N);
+        a->rstd_pa2 = hy_carve(f32, N);
+        a->rstd2 = hy_carve(f32, N);
+    }
+    m->x_final = hy_carve(act, N * C);
+    m->yf = hy_carve(act, N * C);
+    m->tmp_di = hy_carve(act, N * DI);
+    m->ytxt = hy_carve(act, NT * C);
+    m->logits = hy_carve(act, chunk * Vp);
+    m->rstd_f = hy_carve(f32, N);
+    m->loss_rows = hy_carve(f32, NT);
+    m->lse_rows = hy_carve(f32, NT);
+    m->row_w = hy_carve(f32, NT);
+    m->inv_freq = hy_carve(f32, (size_t)c->dqk / 2);
+    m->ids = hy_carve(i32, N);
+    m->pos = hy_carve(i32, N);
+    m->cu = hy_carve(i32, (size_t)m->max_docs + 1);
+    m->text_idx = hy_carve(i32, NT);
+    m->targets = hy_carve(i32, NT);
+    if (!m->training) return;
+    hy_grad_scratch *g = &m->gs;
+    g->dr = hy_carve(act, N * C);
+    g->dh = hy_carve(act, N * C);
+    g->dmm = hy_carve(act, N * F);
+    g->dgu = hy_carve(act, N * 2 * F);
+    g->dfu = hy_carve(act, N * DI);
+    g->dattn = hy_carve(act, N * DI);
+    g->dy = hy_carve(act, N * DI);
+    g->du = hy_carve(act, N * DI);
+    g->ddelta = hy_carve(act, N * DI);
+    g->ddtn = hy_carve(act, N * R);
+    g->dbn = hy_carve(act, N * DS);
+    g->dcn = hy_carve(act, N * DS);
+    g->ds = hy_carve(act, N * S);
+    g->dp = hy_carve(act, N * pmax);
+    for (int l = 0; l < c->num_layers; l++) {
+        g->dk[l] = hy_config_computes_kv(c, l) ? hy_carve(act, N * (size_t)c->k_rows) : NULL;
+        g->dv[l] = hy_config_computes_kv(c, l) ? hy_carve(act, N * (size_t)c->v_rows) : NULL;
+    }
+    g->dy_full = hy_carve(act, N * C);
+    g->dytxt = hy_carve(act, NT * C);
+    g->dlogits = hy_carve(act, chunk * Vp);
+}
+
+static hy_status hy_model_inv_freq(hy_model *m) {
+    /* spec §4.1: inv_freq[i] = 1 / base^(2i/DQK), evaluated in fp32 like PyTorch
+     * (the base is a Python float converted to fp32 by the tensor power). */
+    int half = m->cfg.dqk / 2;
+    float host[512];
+    if (half > 512) return hy_errorf(HY_ERR_UNSUPPORTED, "query/key head dim %d is larger than 1024", m->cfg.dqk);
+    float base = (float)hy_config_rope_base(&m->cfg);
+    for (int i = 0; i < half; i++) host[i] = 1.0f / powf(base, (float)(2 * i) / (float)m->cfg.dqk);
+    return m->ops->to_dev(m->ops->ctx, m->inv_freq, host, sizeof(float) * (size_t)half);
+}
+
+static hy_status hy_model_alloc(hy_model *m) {
+    const hy_ops *o = m->ops;
+    hy_carver act = {NULL, 0, m->esz}, f32 = {NULL, 0, 4}, i32 = {NULL, 0, 4};
+    hy_model_plan(m, &act, &f32, &i32);
+    m->act_bytes = act.off;
+    m->f32_bytes = f32.off;
+    m->i32_bytes = i32.off;
+    HY_TRY(o->alloc(o->ctx, (void **)&m->w, m->pt.total * m->esz, "model weights"));
+    if (m->training) HY_TRY(o->alloc(o->ctx, (void **)&m->g, m->pt.total * sizeof(float), "model gradients"));
+    HY_TRY(o->alloc(o->ctx, &m->act_mem, m->act_bytes, "activations"));
+    HY_TRY(o->alloc(o->ctx, &m->f32_mem, m->f32_bytes, "activation statistics"));
+    HY_TRY(o->alloc(o->ctx, &m->i32_mem, m->i32_bytes, "batch metadata"));
+    act = (hy_carver){m->act_mem, 0, m->esz};
+    f32 = (hy_carver){m->f32_mem, 0, 4};
+    i32 = (hy_carver){m->i32_mem, 0, 4};
+    hy_model_plan(m, &act, &f32, &i32);
+    return hy_model_inv_freq(m);
+}
+
+hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training) {
+    *out = NULL;
+    if (max_text_tokens < 1 || max_docs < 1 || max_docs > max_text_tokens)
+        return hy_errorf(HY_ERR_ARG, "model plan: need 1 <= documents (%d) <= text tokens (%d)", max_docs, max_text_tokens);
+    hy_model *m;
+    HY_TRY(hy_malloc((void **)&m, sizeof *m, 1, "model"));
+    m->cfg = *cfg;
+    m->ops = ops;
+    m->training = training;
+    m->esz = hy_dtype_size(ops->act_dtype);
+    m->max_text = max_text_tokens;
+    m->max_docs = max_docs;
+    m->max_rows = max_text_tokens + max_docs * cfg->num_meta;
+    m->head_chunk = hy_imin(max_text_tokens, HY_HEAD_CHUNK);
+    hy_status st = hy_params_build(&m->pt, cfg);
+    int nl = cfg->num_layers;
+    if (!st) st = hy_malloc((void **)&m->layers, sizeof(hy_layer_acts) * (size_t)nl, 1, "layer views");
+    if (!st) st = hy_malloc((void **)&m->gs.dk, sizeof(hy_act *) * (size_t)nl, 1, "dK views");
+    if (!st) st = hy_malloc((void **)&m->gs.dv, sizeof(hy_act *) * (size_t)nl, 1, "dV views");
+    if (!st) st = hy_malloc((void **)&m->cu_host, sizeof(int32_t) * (size_t)(max_docs + 1), 1, "document offsets");
+    if (!st) st = hy_malloc((void **)&m->host_i32, sizeof(int32_t) * (size_t)(2 * m->max_rows + m->max_text), 0, "batch staging");
+    if (!st) st = hy_model_alloc(m);
+    if (st) {
+        hy_error_context("creating the model (%d text tokens, %d documents per micro-batch)", max_text_tokens, max_docs);
+        hy_model_free(m);
+        return st;
+    }
+    *out = m;
+    return HY_OK;
+}
+
+void hy_model_free(hy_model *m) {
+    if (!m) return;
+    const hy_ops *o = m->ops;
+    o->free(o->ctx, m->w);
+    o->free(o->ctx, m->g);
+    o->free(o->ctx, m->act_mem);
+    o->free(o->ctx, m->f32_mem);
+    o->free(o->ctx, m->i32_mem);
+    o->free(o->ctx, m->logits_f32);
+    hy_free(m->layers);
+    hy_free(m->gs.dk);
+    hy_free(m->gs.dv);
+    hy_free(m->cu_host);
+    hy_free(m->host_i32);
+    hy_params_free(&m->pt);
+    hy_free(m);
+}
+
+const hy_param_table *hy_model_params(const hy_model *m) { return &m->pt; }
+const hy_config *hy_model_config(const hy_model *m) { return &m->cfg; }
+const hy_ops *hy_model_ops(const hy_model *m) { return m->ops; }
+hy_act *hy_model_weights(hy_model *m) { return m->w; }
+float *hy_model_grads(hy_model *m) { return m->g; }
+size_t hy_model_bytes(const hy_model *m) {
+    return m->pt.total * (m->esz + (m->training ? 4 : 0)) + m->act_bytes + m->f32_bytes + m->i32_bytes;
+}
+
+hy_status hy_model_set_weights(hy_model *m, const float *host) {
+    const hy_ops *o = m->ops;
+    size_t n = m->pt.total;
+    if (o->act_dtype == HY_DTYPE_F32) return o->to_dev(o->ctx, m->w, host, n * sizeof(float));
+    /* stage through the gradient buffer (fp32, same size) or a temporary */
+    float *stage = m->g;
+    if (!stage) HY_TRY(o->alloc(o->ctx, (void **)&stage, n * sizeof(float), "weight staging"));
+    hy_status st = o->to_dev(o->ctx, stage, host, n * sizeof(float));
+    if (!st) st = o->cast_to_act(o->ctx, m->w, stage, n);
+    if (!st && m->g) st = o->zero(o->ctx, m->g, n * sizeof(float));
+    if (stage != m->g) o->free(o->ctx, stage);
+    return st;
+}
+
+hy_status hy_model_get_weights(hy_model *m, float *host) {
+    const hy_ops *o = m->ops;
+    size_t n = m->pt.total;
+    if (o->act_dtype == HY_DTYPE_F32) return o->to_host(o->ctx, host, m->w, n * sizeof(float));
+    float *stage;
+    HY_TRY(o->alloc(o->ctx, (void **)&stage, n * sizeof(float), "weight staging"));
+    hy_status st = o->cast_to_f32(o->ctx, stage, m->w, n);
+    if (!st) st = o->to_host(o->ctx, host, stage, n * sizeof(float));
+    o->free(o->ctx, stage);
+    return st;
+}
+
+hy_status hy_model_get_grads(hy_model *m, float *host) {
+    if (!m->g) return hy_errorf(HY_ERR_ARG, "the model was created without gradients");
+    return m->ops->to_host(m->ops->ctx, host, m->g, m->pt.total * sizeof(float));
+}
+
+hy_status hy_model_zero_grads(hy_model *m) {
+    if (!m->g) return hy_errorf(HY_ERR_ARG, "the model was created without gradients");
+    return m->ops->zero(m->ops->ctx, m->g, m->pt.total * sizeof(float));
+}

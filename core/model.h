@@ -1,0 +1,73 @@
+/* model.h — the Hymba model, written once against the ops table (DESIGN.md §2.1).
+ *
+ * A micro-batch is a flat stream of documents (hy_model_batch): each document
+ * gets its own M meta tokens, positions from 0, block-diagonal attention and
+ * fresh conv/scan state, so packing is mathematically identical to running the
+ * documents one by one.
+ *
+ * Memory (DESIGN.md §2.3): one backend allocation each for the weights (act
+ * dtype), the gradients (fp32, same layout, ACCUMULATED by every backward), and
+ * the activations planned at creation for the largest micro-batch
+ * (max_rows = Σ (M + L_d) rows and max_docs documents); nothing is allocated in
+ * forward/backward.
+ *
+ * Usage per micro-batch:
+ *   hy_model_forward(m, batch, loss_rows)      per-text-token losses, activations kept
+ *   hy_model_backward(m, weights)              d(Σ_r weight_r · loss_r) added into m->grad
+ * The loss of row r is the cross-entropy of the next token (HF shift done by
+ * the caller through `targets`): −log softmax(logits_r)[targets_r], 0 where
+ * targets_r < 0.  SFT uses weight_r = 1/(supervised tokens in the global batch);
+ * DPO uses per-sequence coefficients. */
+#ifndef HY_MODEL_H
+#define HY_MODEL_H
+#include "config.h"
+#include "kernels/ops.h"
+#include "params.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hy_model hy_model;
+
+typedef struct {
+    int n_docs;
+    const int32_t *doc_len;  /* [n_docs] text tokens per document (≥ 1) */
+    const int32_t *ids;      /* [NT] token ids, documents concatenated (host) */
+    const int32_t *targets;  /* [NT] next-token targets, −100 = no loss (host) */
+} hy_model_batch;
+
+/* Create for `cfg` on backend `ops`, planning activations for micro-batches of
+ * up to `max_text_tokens` text tokens in up to `max_docs` documents.
+ * `training` = 0 plans inference only (no gradients). */
+hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training);
+void hy_model_free(hy_model *m);
+
+const hy_param_table *hy_model_params(const hy_model *m);
+const hy_config *hy_model_config(const hy_model *m);
+const hy_ops *hy_model_ops(const hy_model *m);
+/* Backend pointers to the flat buffers (weights in act dtype; grads fp32). */
+hy_act *hy_model_weights(hy_model *m);
+float *hy_model_grads(hy_model *m);
+/* Bytes of backend memory the model holds (weights, grads, activations). */
+size_t hy_model_bytes(const hy_model *m);
+
+/* Host fp32 [params->total] ↔ the backend weights. */
+hy_status hy_model_set_weights(hy_model *m, const float *host);
+hy_status hy_model_get_weights(hy_model *m, float *host);
+hy_status hy_model_get_grads(hy_model *m, float *host);
+hy_status hy_model_zero_grads(hy_model *m);
+
+/* Forward; loss_rows (host, [NT]) may be NULL.  When `logits_host` is non-NULL
+ * it receives the fp32 logits [NT, V] of every text position. */
+hy_status hy_model_forward(hy_model *m, const hy_model_batch *b, float *loss_rows, float *logits_host);
+/* Backward of the last forward: grads += d(Σ_r w_r·loss_r)/dθ, w host [NT]. */
+hy_status hy_model_backward(hy_model *m, const float *row_weights);
+
+/* Open a checkpoint directory (config.json + safetensors) on `ops`: config,
+ * model plan and weights in one call (core/model_load.c). */
+hy_status hy_model_open(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

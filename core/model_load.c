@@ -1,0 +1,24 @@
+/* model_load.c — hy_model_open: checkpoint directory → ready model. */
+#include "alloc.h"
+#include "checkpoint.h"
+#include "model.h"
+
+hy_status hy_model_open(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training) {
+    *out = NULL;
+    hy_config cfg;
+    HY_TRY(hy_ckpt_load_config(dir, &cfg));
+    hy_model *m;
+    HY_TRY(hy_model_create(&m, &cfg, ops, max_text_tokens, max_docs, training));
+    const hy_param_table *pt = hy_model_params(m);
+    float *host;
+    hy_status st = hy_malloc((void **)&host, pt->total * sizeof(float), 1, "host weights");
+    if (!st) st = hy_ckpt_load_weights(dir, pt, host, NULL);
+    if (!st) st = hy_model_set_weights(m, host);
+    hy_free(host);
+    if (st) {
+        hy_model_free(m);
+        return st;
+    }
+    *out = m;
+    return HY_OK;
+}
