@@ -36,8 +36,13 @@ const char *hy_st_path(const hy_st_file *f);
 /* Value of a "__metadata__" entry, NULL if absent. */
 const char *hy_st_metadata(const hy_st_file *f, const char *key);
 
-/* Convert a floating tensor (F32/BF16/F16) to fp32 host memory [numel]. */
-hy_status hy_st_to_f32(const hy_st_tensor *t, float *dst);
+/* Convert a floating tensor (F32/BF16/F16) to fp32 host memory [numel];
+ * exact (every bf16/f16 value is an fp32 value).  Integer tensors → HY_ERR_FORMAT. */
+hy_status hy_st_to_f32(const hy_st_tensor *t, float *dst /* [numel] */);
+/* Convert an integer tensor (I64/I32) to int64 [numel]; floats → HY_ERR_FORMAT. */
+hy_status hy_st_to_i64(const hy_st_tensor *t, int64_t *dst /* [numel] */);
+/* "[2, 3]" for messages (buf of at least 24·ndim bytes is plenty). */
+const char *hy_st_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
 
 typedef struct {
     const char *name;
@@ -48,8 +53,13 @@ typedef struct {
     int from_f32;       /* convert fp32 → dtype while writing */
 } hy_st_entry;
 
-/* Write entries (in the given order) to `path` with optional string metadata
- * pairs (meta[2i] = key, meta[2i+1] = value). */
+/* Write entries (in the given order, data packed back to back) to `path`
+ * with the metadata {"format": "pt"} followed by the optional string pairs
+ * meta[2i] = key, meta[2i+1] = value (n_meta pairs).  The header JSON is
+ * padded with spaces to a multiple of 8 bytes so the data region starts
+ * 8-byte aligned.  Durable: written to "<path>.tmp-XXXXXX", fsynced, renamed over
+ * `path`, and the directory fsynced; on failure the temporary is removed and
+ * an existing `path` is untouched.  fp32 → bf16 rounds to nearest even. */
 hy_status hy_st_write(const char *path, const hy_st_entry *entries, int n, const char *const *meta, int n_meta);
 
 #ifdef __cplusplus
