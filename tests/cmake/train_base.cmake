@@ -1,0 +1,3 @@
+# Training foundations: recipes (libyaml), AdamW / schedules / clipping,
+# durable filesystem helpers, metrics and the progress line.
+hy_add_test(test_optim SOURCES test_optim.c LABELS cpu)
