@@ -23,6 +23,7 @@ static const hy_command hy_commands[] = {
     {"version", hy_cmd_version, "print the version"},
     {"init", hy_cmd_init, "write a randomly initialised checkpoint from a config.json"},
     {"info", hy_cmd_info, "show a checkpoint's config, layer roles and parameters"},
+    {"tokenize", hy_cmd_tokenize, "print the token ids of JSON-string lines (stdin)"},
 };
 
 static void hy_usage(FILE *f) {
