@@ -12,7 +12,8 @@
  *   db[e]    += Σ_t dpre[t,e]
  *   dw[e,k]  += Σ_t dpre[t,e] · x[t−DC+1+k, e]
  *   dx[t',e]  = Σ_k w[e,k] · dpre[t'+DC−1−k, e]     (only rows of the same document)
- * Overwrite/accumulate: u and dx overwrite; dw, db accumulate (fp32).
+ * Overwrite/accumulate: u and dx overwrite; dw, db accumulate (fp32) and may be
+ * NULL (skipped).  dx must not alias x.
  * x (and dx) have row strides (x is a column block of the in_proj output);
  * u and du are dense [N,DI].
  * CPU: parallel over blocks of channels, rows walked in order (deterministic). */

@@ -8,7 +8,8 @@
  *   dx  = rstd · ( g − n · (1/D)·Σ_k g[k]·n[k] )
  *   dw += Σ_rows dout ⊙ n
  * Overwrite/accumulate: out, rstd overwrite; dx overwrites, or adds when
- * `accumulate` is set (residual stream); dw accumulates (fp32).
+ * `accumulate` is set (residual stream); dw accumulates (fp32).  A NULL dx or dw
+ * is skipped (frozen gain, or only the parameter gradient wanted).
  * Row strides: x, out, dout, dx are [n,D] matrices with their own strides, so the
  * inner dt/B/C norms read column blocks of the x_proj output in place.
  * out may alias x (same stride): each row is read fully before it is written.

@@ -20,6 +20,7 @@ static hy_status ce_check_targets(const int32_t *targets, int n, int V) {
 
 hy_status hy_ce_fwd_cpu(void *ctx, float *loss, float *lse, const hy_act *logits_, int ld, const int32_t *targets, int n, int V) {
     const float *logits = logits_;
+    HY_ASSERT(ld >= V);
     HY_TRY(ce_check_targets(targets, n, V));
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < n; r++) {
@@ -39,6 +40,7 @@ hy_status hy_ce_bwd_cpu(void *ctx, hy_act *dlogits_, int ld, const hy_act *logit
                         const float *scale, int n, int V) {
     float *dl = dlogits_;
     const float *logits = logits_;
+    HY_ASSERT(ld >= V);
     HY_TRY(ce_check_targets(targets, n, V));
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < n; r++) {
