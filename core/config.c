@@ -28,7 +28,9 @@ static const char *hy_cfg_got(const hy_json *j, char *buf, size_t n) {
     case HY_JSON_INVALID: return "nothing (the key is absent)";
     case HY_JSON_STRING: snprintf(buf, n, "string \"%.48s\"", hy_json_str(j)); return buf;
     case HY_JSON_INT: snprintf(buf, n, "integer %lld", (long long)hy_json_int(j)); return buf;
-    case HY_JSON_REAL: snprintf(buf, n, "number %.17g", hy_json_num(j)); return buf;
+    case HY_JSON_REAL: /* keep "8.0" visibly a float: that is usually the mistake */
+        snprintf(buf, n, hy_json_num(j) == floor(hy_json_num(j)) && fabs(hy_json_num(j)) < 1e15 ? "number %.1f" : "number %.17g", hy_json_num(j));
+        return buf;
     case HY_JSON_BOOL: return hy_json_bool(j) ? "true" : "false";
     case HY_JSON_NULL: return "null";
     case HY_JSON_ARRAY: return "array";
