@@ -90,9 +90,12 @@ static hy_status hy_st_parse_shape(hy_st_file *f, const char *name, const hy_jso
     for (int d = 0; d < t->ndim; d++) {
         const hy_json *v = hy_json_at(sh, (size_t)d);
         int64_t x = hy_json_int(v);
-        if (hy_json_typeof(v) != HY_JSON_INT || x < 0 || x > (1ll << 40))
+        if (hy_json_typeof(v) != HY_JSON_INT)
             return hy_errorf(HY_ERR_FORMAT, "%s: tensor '%s': shape[%d]: expected a non-negative integer, got %s", f->path, name, d,
                              hy_json_describe(v));
+        if (x < 0 || x > (1ll << 40))
+            return hy_errorf(HY_ERR_FORMAT, "%s: tensor '%s': shape[%d]: expected a non-negative integer, got %lld", f->path, name, d,
+                             (long long)x);
         t->shape[d] = x;
         if (x && t->numel > ((size_t)1 << 50) / (size_t)x)
             return hy_errorf(HY_ERR_FORMAT, "%s: tensor '%s': shape has too many elements", f->path, name);
