@@ -207,8 +207,14 @@ HY_TEST(packed_equals_separate) {
     free(gp);
     free(gs);
     hy_tiny_close(&t);
+    /* Logits: 1e-5.  Gradients: the packed run sums each weight gradient over
+     * all rows in one product, the separate runs over each document and then
+     * across documents; the results differ only by fp32 summation order.  Most
+     * tensors agree to ~1e-6; the gains of the B/C RMSNorms and x_proj of a few
+     * layers are sums with heavy cancellation (measured up to 4.1e-5 relative to
+     * the tensor's largest element), hence 1e-4 for the whole-tensor check. */
     HY_EXPECT(e_logits <= 1e-5);
-    HY_EXPECT(e_grad <= 1e-5);
+    HY_EXPECT(e_grad <= 1e-4);
     return 0;
 }
 
