@@ -109,9 +109,13 @@ static hy_status hy_dump_run(const hy_dump_args *a) {
     for (size_t i = 0; i < nt; i++) w[i] = valid && targets[i] >= 0 ? 1.0f / (float)valid : 0.0f;
     HY_CHECK_GOTO(st, hy_model_zero_grads(m), done);
     HY_CHECK_GOTO(st, hy_model_backward(m, w), done);
-    HY_CHECK_GOTO(st, hy_malloc((void **)&grads, hy_model_params(m)->total * 4, 0, "gradients"), done);
-    HY_CHECK_GOTO(st, hy_model_get_grads(m, grads), done);
-    HY_CHECK_GOTO(st, hy_dump_write(a->out, m, logits, loss, grads, B, T), done);
+    if (ops->host_memory) {
+        HY_CHECK_GOTO(st, hy_dump_write(a->out, m, logits, loss, hy_model_grads(m), B, T), done);
+    } else {
+        HY_CHECK_GOTO(st, hy_malloc((void **)&grads, hy_model_params(m)->total * 4, 0, "gradients"), done);
+        HY_CHECK_GOTO(st, hy_model_get_grads(m, grads), done);
+        HY_CHECK_GOTO(st, hy_dump_write(a->out, m, logits, loss, grads, B, T), done);
+    }
     printf("hymba dump: %d x %d tokens, loss %.6f over %zu targets, %d gradient tensors -> %s\n", B, T, loss, valid,
            hy_model_params(m)->count, a->out);
 done:

@@ -10,11 +10,17 @@ hy_status hy_model_open(hy_model **out, const char *dir, const hy_ops *ops, int 
     hy_model *m;
     HY_TRY(hy_model_create(&m, &cfg, ops, max_text_tokens, max_docs, training));
     const hy_param_table *pt = hy_model_params(m);
-    float *host;
-    hy_status st = hy_malloc((void **)&host, pt->total * sizeof(float), 1, "host weights");
-    if (!st) st = hy_ckpt_load_weights(dir, pt, host, NULL);
-    if (!st) st = hy_model_set_weights(m, host);
-    hy_free(host);
+    hy_status st;
+    if (ops->host_memory && ops->act_dtype == HY_DTYPE_F32) {
+        /* CPU: load straight into the model's weight buffer (no second copy of a 6 GB model) */
+        st = hy_ckpt_load_weights(dir, pt, (float *)hy_model_weights(m), NULL);
+    } else {
+        float *host;
+        st = hy_malloc((void **)&host, pt->total * sizeof(float), 1, "host weights");
+        if (!st) st = hy_ckpt_load_weights(dir, pt, host, NULL);
+        if (!st) st = hy_model_set_weights(m, host);
+        hy_free(host);
+    }
     if (st) {
         hy_model_free(m);
         return st;

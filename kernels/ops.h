@@ -44,6 +44,7 @@ struct hy_ops {
     const char *name;       /* "cpu", "cuda" */
     void *ctx;
     hy_dtype act_dtype;     /* storage dtype of hy_act */
+    int host_memory;        /* 1: backend pointers are ordinary host memory (the CPU backend) */
 
     /* ---- memory ---- */
     hy_status (*alloc)(void *ctx, void **out, size_t bytes, const char *what); /* zeroed */

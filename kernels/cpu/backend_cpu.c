@@ -48,6 +48,7 @@ hy_status hy_backend_cpu_create(hy_ops **out, int threads) {
     o->name = "cpu";
     o->ctx = NULL;
     o->act_dtype = HY_DTYPE_F32;
+    o->host_memory = 1;
     o->alloc = cpu_alloc;
     o->free = cpu_free;
     o->to_dev = cpu_copy;
