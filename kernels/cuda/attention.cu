@@ -22,6 +22,7 @@
  * Limits: DQK ≤ 128, DV ≤ 256 (Hymba: 64 / 128). */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/attention.h"
 
 enum {
     HY_ATT_WARPS = 4,

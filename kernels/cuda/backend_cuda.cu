@@ -20,6 +20,15 @@
 #include "kernels/backend_cuda.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/attention.h"
+#include "kernels/conv1d.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/embedding.h"
+#include "kernels/matmul.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/selective_scan.h"
+#include "kernels/swiglu.h"
 
 hy_status hy_cuda_scratch(hy_cuda_ctx *c, size_t bytes, void **out) {
     if (bytes > c->scratch_bytes) {
@@ -84,12 +93,24 @@ static hy_status cu_to_dev(void *ctx, void *dst, const void *src, size_t bytes) 
     HY_CUDA_CHECK(c, cudaStreamSynchronize(c->stream));
     return HY_OK;
 }
+/* After a stream synchronisation: report (and clear) a deferred argument error. */
+static hy_status cu_check_flags(hy_cuda_ctx *c) {
+    int e[4];
+    HY_CUDA_CHECK(c, cudaMemcpy(e, c->dev_err, sizeof e, cudaMemcpyDeviceToHost));
+    if (e[0] == HY_CUDA_ERR_NONE) return HY_OK;
+    HY_CUDA_CHECK(c, cudaMemset(c->dev_err, 0, sizeof e));
+    if (e[0] == HY_CUDA_ERR_TOKEN_ID)
+        return hy_errorf(HY_ERR_ARG, "embedding backward: row %d has token id %d; expected 0 <= id < V = %d (found on "
+                         "device %d, reported at the next sync)", e[1], e[2], e[3], c->device);
+    return hy_errorf(HY_ERR_ARG, "cross-entropy: row %d has target %d; expected < V = %d (negative = ignored; found on "
+                     "device %d, reported at the next sync)", e[1], e[2], e[3], c->device);
+}
 static hy_status cu_to_host(void *ctx, void *dst, const void *src, size_t bytes) {
     hy_cuda_ctx *c = hy_cuda_ctx_of(ctx);
     if (!bytes) return HY_OK;
     HY_CUDA_CHECK(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     HY_CUDA_CHECK(c, cudaStreamSynchronize(c->stream));
-    return HY_OK;
+    return cu_check_flags(c);
 }
 static hy_status cu_copy(void *ctx, void *dst, const void *src, size_t bytes) {
     hy_cuda_ctx *c = hy_cuda_ctx_of(ctx);
@@ -106,7 +127,7 @@ static hy_status cu_zero(void *ctx, void *dst, size_t bytes) {
 static hy_status cu_sync(void *ctx) {
     hy_cuda_ctx *c = hy_cuda_ctx_of(ctx);
     HY_CUDA_CHECK(c, cudaStreamSynchronize(c->stream));
-    return HY_OK;
+    return cu_check_flags(c);
 }
 
 /* ---- casts, copy2d, axpby ---- */
@@ -205,12 +226,12 @@ static void cu_fill_ops(hy_ops *o) {
     o->attention_bwd = hy_attention_bwd_cuda;
     o->conv1d_fwd = hy_conv1d_fwd_cuda;
     o->conv1d_bwd = hy_conv1d_bwd_cuda;
-    o->scan_fwd = hy_selective_scan_fwd_cuda;
-    o->scan_bwd = hy_selective_scan_bwd_cuda;
+    o->scan_fwd = hy_scan_fwd_cuda;
+    o->scan_bwd = hy_scan_bwd_cuda;
     o->swiglu_fwd = hy_swiglu_fwd_cuda;
     o->swiglu_bwd = hy_swiglu_bwd_cuda;
-    o->ce_fwd = hy_cross_entropy_fwd_cuda;
-    o->ce_bwd = hy_cross_entropy_bwd_cuda;
+    o->ce_fwd = hy_ce_fwd_cuda;
+    o->ce_bwd = hy_ce_bwd_cuda;
     o->gather_rows = hy_gather_rows_cuda;
     o->scatter_rows = hy_scatter_rows_cuda;
 }
@@ -231,6 +252,8 @@ static hy_status cu_ctx_init(hy_cuda_ctx *c, int device, hy_dtype act) {
     HY_CUDA_CHECK(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     const char *e = getenv("HYMBA_CUDA_SYNC");
     c->sync_after_launch = e && e[0] && strcmp(e, "0") != 0;
+    HY_CUDA_CHECK(c, cudaMalloc((void **)&c->dev_err, 4 * sizeof(int)));
+    HY_CUDA_CHECK(c, cudaMemset(c->dev_err, 0, 4 * sizeof(int)));
     return hy_cuda_matmul_create(c);
 }
 
@@ -238,6 +261,7 @@ static void cu_ctx_release(hy_cuda_ctx *c) {
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
     hy_cuda_matmul_destroy(c);
     if (c->scratch) (void)cudaFree(c->scratch);
+    if (c->dev_err) (void)cudaFree(c->dev_err);
     if (c->stream) (void)cudaStreamDestroy(c->stream);
     (void)cudaGetLastError();
 }

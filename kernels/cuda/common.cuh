@@ -36,7 +36,21 @@ typedef struct hy_cuda_ctx {
     struct hy_cuda_matmul *mm;   /* cuBLASLt handle, workspace, fallbacks */
     void *scratch;               /* grows to the high-water mark of the first step, then reused */
     size_t scratch_bytes;
+    int *dev_err;                /* [4] device: deferred argument error (code, row, value, bound) */
 } hy_cuda_ctx;
+
+/* Deferred argument errors.  Kernels that find bad data (a token id or a
+ * target outside [0, V)) cannot return a status; they record the first one
+ * here, and the next sync or to_host reports it as HY_ERR_ARG.  That keeps the
+ * ops asynchronous while bad input still never passes silently. */
+enum { HY_CUDA_ERR_NONE = 0, HY_CUDA_ERR_TOKEN_ID = 1, HY_CUDA_ERR_TARGET = 2 };
+static __device__ __forceinline__ void hy_cuda_flag(int *err, int code, int row, int value, int bound) {
+    if (atomicCAS(err, 0, code) == 0) {
+        err[1] = row;
+        err[2] = value;
+        err[3] = bound;
+    }
+}
 
 #define HY_CUDA_CHECK(ctx, call)                                                                            \
     do {                                                                                                    \

@@ -11,6 +11,7 @@
  * order sum over chunks.  DC ≤ HY_CONV_MAXDC (Hymba: 4). */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/conv1d.h"
 
 enum { HY_CONV_MAXDC = 8, HY_CONV_CHUNK = 64 };
 

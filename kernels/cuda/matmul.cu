@@ -23,6 +23,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/matmul.h"
 
 enum { HY_MM_WORKSPACE = 32 << 20 }; /* 32 MiB: what cuBLASLt's Hopper kernels ask for at most */
 

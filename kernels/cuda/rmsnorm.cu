@@ -9,6 +9,7 @@
  * column adds the partials in chunk order (no atomics). */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/rmsnorm.h"
 
 enum { HY_RMS_THREADS = 256, HY_RMS_CHUNK = 64 };
 

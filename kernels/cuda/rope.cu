@@ -9,6 +9,7 @@
  * rotation itself in fp32 with one rounding on store.  One thread per pair. */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/rope.h"
 
 template <typename T>
 static __global__ void k_rope(T *x, int ldx, const int32_t *pos, const float *inv_freq, int n, int H, int D, float sign) {

@@ -25,6 +25,7 @@
  * kernel keeps a bf16 copy; the difference is one rounding). */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/selective_scan.h"
 
 enum { HY_SCAN_THREADS = 512 };
 
@@ -266,7 +267,7 @@ static hy_status scan_check(int DS) {
     return HY_OK;
 }
 
-extern "C" hy_status hy_selective_scan_fwd_cuda(void *ctx, hy_act *y /* [N,DI] */, const hy_act *u /* [N,DI] */,
+extern "C" hy_status hy_scan_fwd_cuda(void *ctx, hy_act *y /* [N,DI] */, const hy_act *u /* [N,DI] */,
                                                 const hy_act *delta /* [N,DI] */, const hy_act *dt_bias /* [DI] */,
                                                 const hy_act *A_log /* [DI,DS] */, const hy_act *Bm /* [N,DS] ldbc */,
                                                 const hy_act *Cm /* [N,DS] ldbc */, int ldbc, const hy_act *D /* [DI] */,
@@ -283,7 +284,7 @@ extern "C" hy_status hy_selective_scan_fwd_cuda(void *ctx, hy_act *y /* [N,DI] *
                            (const float *)z, ldz, s, DI, DS);
 }
 
-extern "C" hy_status hy_selective_scan_bwd_cuda(void *ctx, hy_act *du /* [N,DI] */, hy_act *ddelta /* [N,DI] */,
+extern "C" hy_status hy_scan_bwd_cuda(void *ctx, hy_act *du /* [N,DI] */, hy_act *ddelta /* [N,DI] */,
                                                 hy_act *dBm /* [N,DS] lddbc */, hy_act *dCm /* [N,DS] lddbc */, int lddbc,
                                                 hy_act *dz /* [N,DI] lddz */, int lddz, float *ddt_bias /* [DI] += */,
                                                 float *dA_log /* [DI,DS] += */, float *dD /* [DI] += */,

@@ -5,6 +5,7 @@
  * out and dout are contiguous [n, F]. */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/swiglu.h"
 
 template <typename T> static __global__ void k_swiglu_fwd(T *out, const T *a, const T *b, int ld, int n, int F) {
     size_t total = (size_t)n * F;
