@@ -43,14 +43,23 @@ void hy_chat_template_free(hy_chat_template *t);
 /* A 64-bit hash of the template text (for store invalidation). */
 uint64_t hy_chat_template_hash(const hy_chat_template *t);
 
-/* Render to a malloc'd string.  When `spans` is non-NULL it receives a malloc'd
- * array of 2·(*n_spans) byte offsets: the supervised span of every assistant
- * message (stripped content plus its closing newline), in message order. */
+/* Render to a malloc'd NUL-terminated string (release with free()).  When
+ * `spans` is non-NULL it receives a malloc'd array (free()) of 2·(*n_spans)
+ * byte offsets: the supervised span [start, end) of every assistant message
+ * (stripped content plus its closing newline), in message order.  Content is
+ * stripped like Python's str.strip() (Unicode whitespace); `tools` entries
+ * are serialised like json.dumps(ensure_ascii=False).  HY_ERR_DATA when
+ * tools is not an array. */
 hy_status hy_chat_render(const hy_chat_template *t, const hy_chat *c, int add_generation_prompt, char **text, size_t *len,
                          size_t **spans, int *n_spans);
 
 /* Render + tokenize + mask: ids and labels (−100 for unsupervised positions),
- * spans taken from byte offsets of the full rendered string. */
+ * spans taken from byte offsets of the full rendered string (spec §13.5).
+ * `out` is overwritten (its memory reused); `o` NULL means
+ * hy_chat_opts_default().  With add_eos, EOS is appended and supervised only
+ * when the last message is an assistant message.  train_on LAST supervises
+ * only the last assistant message (and the EOS); EVERYTHING labels every
+ * position (BOS included). */
 typedef struct {
     int32_t *ids;
     int32_t *labels;
@@ -58,6 +67,21 @@ typedef struct {
 } hy_sample;
 hy_status hy_chat_encode(const hy_chat_template *t, const hy_tokenizer *tok, const hy_chat *c, const hy_chat_opts *o, hy_sample *out);
 void hy_sample_free(hy_sample *s);
+
+/* {add_bos 0, add_eos 1, train_on all assistant turns}. */
+hy_chat_opts hy_chat_opts_default(void);
+/* The generation prompt: render with add_generation_prompt (ending
+ * "<extra_id_1>Assistant\n"), tokenize into `out` (cleared first), BOS first
+ * when add_bos (with an empty span at 0). */
+hy_status hy_chat_encode_prompt(const hy_chat_template *t, const hy_tokenizer *tok, const hy_chat *c, int add_bos, hy_tokens *out);
+
+/* Python semantics used by the renderer, exposed for tests.
+ * hy_chat_py_strip: str.strip() of s[0..n) as the byte range [*a, *b).
+ * hy_chat_py_float: repr(float) ("1.0", "0.1", "1e-05", "1e+16").
+ * hy_chat_tojson: json.dumps(j, ensure_ascii=False), malloc'd (free()), NULL on OOM. */
+void hy_chat_py_strip(const char *s, size_t n, size_t *a, size_t *b);
+void hy_chat_py_float(double v, char out[32]);
+char *hy_chat_tojson(const hy_json *j);
 
 hy_status hy_role_parse(const char *s, hy_role *out); /* "system", "user", "assistant", "tool" */
 const char *hy_role_name(hy_role r);

@@ -110,6 +110,14 @@ static hy_status tok_reserve(hy_tokens *v, size_t extra) {
 }
 
 void hy_tokens_clear(hy_tokens *v) { v->n = 0; }
+hy_status hy_tokens_push(hy_tokens *v, int32_t id, uint32_t start, uint32_t end) {
+    HY_TRY(tok_reserve(v, 1));
+    v->ids[v->n] = id;
+    v->start[v->n] = start;
+    v->end[v->n] = end;
+    v->n++;
+    return HY_OK;
+}
 void hy_tokens_free(hy_tokens *v) {
     hy_free(v->ids);
     hy_free(v->start);

@@ -54,7 +54,8 @@ void hy_tok_set_fast_paths(hy_tokenizer *t, int enable);
  * code points above U+10FFFF). */
 size_t hy_tok_utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
 
-void hy_tokens_clear(hy_tokens *v);
+void hy_tokens_clear(hy_tokens *v); /* n = 0, memory kept */
+hy_status hy_tokens_push(hy_tokens *v, int32_t id, uint32_t start, uint32_t end);
 void hy_tokens_free(hy_tokens *v);
 
 #ifdef __cplusplus

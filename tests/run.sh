@@ -5,7 +5,7 @@
 # tests/gpu/run.sh).  Extra arguments are passed to ctest (e.g. -R tokenizer).
 set -eu
 cd "$(dirname "$0")/.."
-PKGS="build-essential cmake pkg-config libjansson-dev libzstd-dev libyaml-dev libopenblas-dev sentencepiece zstd"
+PKGS="build-essential cmake pkg-config libjansson-dev libzstd-dev libyaml-dev libopenblas-dev sentencepiece zstd python3-sentencepiece python3-jinja2"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

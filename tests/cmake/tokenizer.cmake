@@ -1,2 +1,6 @@
 # Tokenizer, chat template and loss mask (datasets/tokenizer*.c, datasets/chat.c).
 hy_add_test(test_tokenizer SOURCES test_tokenizer.c LABELS cpu)
+# All dataset strings and conversations against SentencePiece + jinja2 references
+# (tests/tokenizer_ref.py); exit 77 = skipped when those Python modules are missing.
+hy_add_test(test_tokenizer_ref SOURCES test_tokenizer_ref.c LABELS cpu slow TIMEOUT 900)
+set_tests_properties(test_tokenizer_ref PROPERTIES SKIP_RETURN_CODE 77)
