@@ -118,7 +118,7 @@ static hy_status hy_metrics_finish(hy_metrics *m, hy_json *rec, hy_status st, co
     return st;
 }
 
-hy_status hy_metrics_log_train(hy_metrics *m, const hy_progress *p, const hy_json *extra) {
+hy_status hy_metrics_log_train(hy_metrics *m, const hy_train_progress *p, const hy_json *extra) {
     hy_json *r = hy_json_object();
     if (!r) return hy_errorf(HY_ERR_OOM, "out of memory building a metrics record");
     hy_status st = HY_OK;
@@ -175,12 +175,12 @@ char *hy_format_count(char *buf, size_t n, double v) {
     return buf;
 }
 
-double hy_progress_eta(double elapsed_s, int64_t steps_done, int64_t steps_left) {
+double hy_train_eta(double elapsed_s, int64_t steps_done, int64_t steps_left) {
     if (steps_done <= 0) return -1;
     return elapsed_s / (double)steps_done * (double)(steps_left > 0 ? steps_left : 0);
 }
 
-char *hy_progress_format(char *buf, size_t n, const hy_progress *p) {
+char *hy_train_progress_format(char *buf, size_t n, const hy_train_progress *p) {
     char tps[32], sup[32], el[32], eta[32];
     double pct = p->total_steps > 0 ? 100.0 * (double)p->step / (double)p->total_steps : 0.0;
     hy_format_count(tps, sizeof tps, p->tokens_per_s);
@@ -195,7 +195,7 @@ char *hy_progress_format(char *buf, size_t n, const hy_progress *p) {
 
 /* ---------------------------------------------------------------- display */
 
-void hy_progress_init(hy_progress_display *d, FILE *out) {
+void hy_progress_line_init(hy_progress_line *d, FILE *out) {
     memset(d, 0, sizeof *d);
     d->out = out;
     const char *mode = getenv("HYMBA_PROGRESS");
@@ -204,8 +204,8 @@ void hy_progress_init(hy_progress_display *d, FILE *out) {
     else d->tty = isatty(fileno(out));
 }
 
-void hy_progress_update(hy_progress_display *d, const hy_progress *p) {
-    hy_progress_format(d->last, sizeof d->last, p);
+void hy_progress_line_update(hy_progress_line *d, const hy_train_progress *p) {
+    hy_train_progress_format(d->last, sizeof d->last, p);
     if (d->tty) {
         fprintf(d->out, "\r%s\x1b[K", d->last); /* ESC[K clears what a longer previous line left */
         d->pending = 1;
@@ -215,7 +215,7 @@ void hy_progress_update(hy_progress_display *d, const hy_progress *p) {
     fflush(d->out);
 }
 
-void hy_progress_message(hy_progress_display *d, const char *text) {
+void hy_progress_line_message(hy_progress_line *d, const char *text) {
     if (d->tty && d->pending) {
         fprintf(d->out, "\r\x1b[K%s\n%s", text, d->last);
     } else {
@@ -224,7 +224,7 @@ void hy_progress_message(hy_progress_display *d, const char *text) {
     fflush(d->out);
 }
 
-void hy_progress_finish(hy_progress_display *d) {
+void hy_progress_line_finish(hy_progress_line *d) {
     if (d->tty && d->pending) fputc('\n', d->out);
     d->pending = 0;
     fflush(d->out);

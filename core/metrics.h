@@ -31,7 +31,7 @@ typedef struct {
     int64_t supervised_tokens; /* supervised tokens in this logging interval */
     double elapsed_s;          /* since the run (or the resume) started */
     double eta_s;              /* < 0: unknown */
-} hy_progress;
+} hy_train_progress;
 
 /* ---- metrics.jsonl ---- */
 
@@ -48,7 +48,7 @@ hy_status hy_metrics_write(hy_metrics *m, const hy_json *record);
 /* {"type":"train","step":..,"epoch":..,"loss":..,"lr":..,"grad_norm":..,
  *  "tokens":..,"supervised_tokens":..,"tokens_per_s":..,"elapsed_s":..}
  * plus every member of `extra` (an object, may be NULL) appended in order. */
-hy_status hy_metrics_log_train(hy_metrics *m, const hy_progress *p, const hy_json *extra);
+hy_status hy_metrics_log_train(hy_metrics *m, const hy_train_progress *p, const hy_json *extra);
 /* {"type":"eval","step":..,"dataset":..,"loss":..,"ppl":..,"supervised_tokens":..}
  * plus `extra` as above; ppl = exp(loss). */
 hy_status hy_metrics_log_eval(hy_metrics *m, int64_t step, const char *dataset, double loss, int64_t supervised_tokens,
@@ -63,28 +63,28 @@ typedef struct {
     int tty;      /* rewrite one line in place */
     int pending;  /* a line is shown without its newline */
     char last[512];
-} hy_progress_display;
+} hy_progress_line;
 
 /* Detects a terminal with isatty(fileno(out)) unless HYMBA_PROGRESS says. */
-void hy_progress_init(hy_progress_display *d, FILE *out);
+void hy_progress_line_init(hy_progress_line *d, FILE *out);
 /* Show `p` (tty: replace the current line; otherwise print a line). */
-void hy_progress_update(hy_progress_display *d, const hy_progress *p);
+void hy_progress_line_update(hy_progress_line *d, const hy_train_progress *p);
 /* Print a message on its own line without garbling the progress line
  * (tty: clear it, print, redraw). */
-void hy_progress_message(hy_progress_display *d, const char *text);
+void hy_progress_line_message(hy_progress_line *d, const char *text);
 /* End the in-place line with a newline (tty), so later output starts clean. */
-void hy_progress_finish(hy_progress_display *d);
+void hy_progress_line_finish(hy_progress_line *d);
 
 /* Format the progress line, e.g.
  * "step 120/1000 (12.0%) | epoch 0.36 | loss 1.2345 | lr 2.00e-05 | gnorm 0.812 |
  *  12.3k tok/s | sup 45.6k | 01:02 < 08:40" (one line).  Returns buf. */
-char *hy_progress_format(char *buf, size_t n, const hy_progress *p);
+char *hy_train_progress_format(char *buf, size_t n, const hy_train_progress *p);
 /* "59s", "01:02", "1:02:03", "2d03h" style durations; "?" when negative. */
 char *hy_format_duration(char *buf, size_t n, double seconds);
 /* 950, 12.3k, 4.56M, 7.89G. */
 char *hy_format_count(char *buf, size_t n, double v);
 /* Remaining time from the pace so far: elapsed / done · left (−1 when done = 0). */
-double hy_progress_eta(double elapsed_s, int64_t steps_done, int64_t steps_left);
+double hy_train_eta(double elapsed_s, int64_t steps_done, int64_t steps_left);
 
 #ifdef __cplusplus
 }

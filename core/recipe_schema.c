@@ -450,7 +450,8 @@ static int hy_parse_mask(int idx, const char *text, unsigned *mask, char *err, s
     size_t len = strlen(s);
     if (len >= 2 && s[0] == '[' && s[len - 1] == ']') s[len - 1] = 0, s++;
     *mask = 0;
-    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (isspace((unsigned char)*tok)) tok++;
         char *e = tok + strlen(tok);
         while (e > tok && isspace((unsigned char)e[-1])) *--e = 0;

@@ -7,8 +7,8 @@
 #include "core/metrics.h"
 #include "tests/harness.h"
 
-static hy_progress sample_progress(void) {
-    hy_progress p = {0};
+static hy_train_progress sample_progress(void) {
+    hy_train_progress p = {0};
     p.step = 120;
     p.total_steps = 1000;
     p.epoch = 0.3612;
@@ -48,7 +48,7 @@ HY_TEST(jsonl_records) {
     snprintf(path, sizeof path, "%s/run/metrics.jsonl", tmp); /* parent is created */
     hy_metrics *m;
     HY_EXPECT_OK(hy_metrics_open(&m, path, -1));
-    hy_progress p = sample_progress();
+    hy_train_progress p = sample_progress();
     hy_json *extra = hy_json_object();
     HY_EXPECT_OK(hy_json_set(extra, "rewards/margins", hy_json_real(0.5)));
     HY_EXPECT_OK(hy_metrics_log_train(m, &p, extra));
@@ -92,7 +92,7 @@ HY_TEST(resume_truncates_later_steps) {
     HY_EXPECT(hy_test_write_file(path, text, strlen(text)) == 0);
     hy_metrics *m;
     HY_EXPECT_OK(hy_metrics_open(&m, path, 2));
-    hy_progress p = sample_progress();
+    hy_train_progress p = sample_progress();
     p.step = 3;
     HY_EXPECT_OK(hy_metrics_log_train(m, &p, NULL));
     hy_metrics_close(m);
@@ -118,8 +118,8 @@ HY_TEST(resume_truncates_later_steps) {
 
 HY_TEST(progress_format) {
     char buf[512];
-    hy_progress p = sample_progress();
-    hy_progress_format(buf, sizeof buf, &p);
+    hy_train_progress p = sample_progress();
+    hy_train_progress_format(buf, sizeof buf, &p);
     const char *want = "step 120/1000 (12.0%) | epoch 0.36 | loss 1.2346 | lr 2.00e-05 | gnorm 0.812 | 12.3k tok/s | "
                        "sup 45.7k | 01:02 < 08:40";
     HY_EXPECT_MSG(!strcmp(buf, want), "\n    got  %s\n    want %s", buf, want);
@@ -131,7 +131,7 @@ HY_TEST(progress_format) {
     HY_EXPECT(!strcmp(hy_format_count(d, sizeof d, 950), "950"));
     HY_EXPECT(!strcmp(hy_format_count(d, sizeof d, 4.56e6), "4.56M"));
     HY_EXPECT(!strcmp(hy_format_count(d, sizeof d, 123.4e9), "123G"));
-    HY_EXPECT(hy_progress_eta(10.0, 5, 20) == 40.0 && hy_progress_eta(10.0, 0, 20) < 0);
+    HY_EXPECT(hy_train_eta(10.0, 5, 20) == 40.0 && hy_train_eta(10.0, 0, 20) < 0);
     return 0;
 }
 
@@ -140,15 +140,15 @@ static char *display_run(const char *mode) {
     FILE *f = tmpfile();
     if (!f) return NULL;
     setenv("HYMBA_PROGRESS", mode, 1);
-    hy_progress_display d;
-    hy_progress_init(&d, f);
+    hy_progress_line d;
+    hy_progress_line_init(&d, f);
     unsetenv("HYMBA_PROGRESS");
-    hy_progress p = sample_progress();
-    hy_progress_update(&d, &p);
-    hy_progress_message(&d, "warning: skipped a step");
+    hy_train_progress p = sample_progress();
+    hy_progress_line_update(&d, &p);
+    hy_progress_line_message(&d, "warning: skipped a step");
     p.step = 121;
-    hy_progress_update(&d, &p);
-    hy_progress_finish(&d);
+    hy_progress_line_update(&d, &p);
+    hy_progress_line_finish(&d);
     long n = ftell(f);
     char *s = calloc((size_t)n + 1, 1);
     rewind(f);
