@@ -44,8 +44,10 @@ HY_TEST(dump_15b_random_init) {
     HY_EXPECT(lt && lg && lg->ndim == 3 && lg->shape[2] == 32001 && lg->shape[1] == 6);
     float loss;
     HY_EXPECT_OK(hy_st_to_f32(lt, &loss));
-    /* random init (std 0.02): logits are small, so the loss is close to ln(32001) = 10.37 */
-    HY_EXPECT_MSG(fabsf(loss - logf(32001.0f)) < 0.5f, "loss %g", loss);
+    /* random init: the final norm output has unit RMS and embedding rows have
+     * std 0.02, so logits are ~N(0, 0.02²·1600 = 0.64) and the expected loss is
+     * about ln(32001) + 0.64/2 = 10.69 */
+    HY_EXPECT_MSG(fabsf(loss - 10.69f) < 0.7f, "loss %g", loss);
     int nonzero_tensors = 0;
     for (int i = 0; i < hy_st_count(f); i++) {
         const hy_st_tensor *t = hy_st_at(f, i);
