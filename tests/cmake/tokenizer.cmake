@@ -4,3 +4,4 @@ hy_add_test(test_tokenizer SOURCES test_tokenizer.c LABELS cpu)
 # (tests/tokenizer_ref.py); exit 77 = skipped when those Python modules are missing.
 hy_add_test(test_tokenizer_ref SOURCES test_tokenizer_ref.c LABELS cpu slow TIMEOUT 900)
 set_tests_properties(test_tokenizer_ref PROPERTIES SKIP_RETURN_CODE 77)
+hy_add_test(test_chat SOURCES test_chat.c LABELS cpu)
