@@ -59,12 +59,13 @@ void hy_adamw_step(const hy_adamw_hparams *h, const hy_optim_groups *g, int64_t 
         float *p = param + rg->offset, *mm = m + rg->offset, *vv = v + rg->offset;
         const float *gg = grad + rg->offset;
         const long n = (long)rg->numel;
-        const int decay = rg->decay && h->weight_decay != 0.0;
+        /* ×1.0f is exact, so a non-decayed range is bit-identical to skipping
+         * the decay, and the loop has no branch */
+        const float mul = rg->decay ? decay_mul : 1.0f;
 #pragma omp for schedule(static) nowait
         for (long i = 0; i < n; i++) {
             const float gi = gg[i] * grad_scale;
-            float pi = p[i];
-            if (decay) pi *= decay_mul;
+            const float pi = p[i] * mul;
             const float mi = b1 * mm[i] + one_m_b1 * gi;
             const float vi = b2 * vv[i] + one_m_b2 * gi * gi;
             const float denom = sqrtf(vi) / bc2_sqrt + eps;
