@@ -10,6 +10,7 @@ int hy_cmd_dump(int argc, char **argv);     /* cli/cmd_dump.c */
 int hy_cmd_init(int argc, char **argv);     /* cli/cmd_init.c */
 int hy_cmd_info(int argc, char **argv);     /* cli/cmd_info.c */
 int hy_cmd_tokenize(int argc, char **argv); /* datasets/cmd_tokenize.c */
+int hy_cmd_data(int argc, char **argv);     /* datasets/cmd_data.c */
 
 /* Print "hymba: error: <message>" for a failed status; returns 1. */
 int hy_cli_fail(const char *what);

@@ -25,6 +25,7 @@ static const hy_command hy_commands[] = {
     {"init", hy_cmd_init, "write a randomly initialised checkpoint from a config.json"},
     {"info", hy_cmd_info, "show a checkpoint's config, layer roles and parameters"},
     {"tokenize", hy_cmd_tokenize, "print the token ids of JSON-string lines (stdin)"},
+    {"data", hy_cmd_data, "prepare, inspect, render datasets; token store stats"},
 };
 
 static void hy_usage(FILE *f) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "core/rng.h"
 
 enum { HY_ITEM_SHIFT = 40, HY_PLANS = 2 };
@@ -74,7 +75,7 @@ static int64_t hy_item_size(const hy_loader *l, int64_t item) {
 /* Stream id of (purpose, epoch, source): distinct purposes never share draws. */
 static uint64_t hy_stream(const char *purpose, int64_t epoch, int64_t source) {
     int64_t v[2] = {epoch, source};
-    return hy_rng_stream_id(purpose) ^ hy_hash_bytes(v, sizeof v, 0x73747265616dull);
+    return hy_rng_stream_id(purpose) ^ hy_hash64(v, sizeof v, 0x73747265616dull);
 }
 
 static void hy_shuffle64(uint64_t seed, uint64_t stream, int64_t *a, int64_t n) {

@@ -189,7 +189,7 @@ static hy_status hy_process_line(const hy_pipe *p, hy_chunk *c, int k, hy_scratc
         hy_record_free(&rec);
     }
     if (st != HY_OK) {
-        if (p->o->data.on_error != HY_ON_ERROR_SKIP || st == HY_ERR_OOM) return st;
+        if (p->o->data.on_error != HY_BAD_RECORD_SKIP || st == HY_ERR_OOM) return st;
         c->counts.skipped++;
         hy_errlog_add(&c->skipped, hy_last_error());
         return HY_OK;
@@ -296,7 +296,7 @@ static hy_status hy_write_chunk(hy_pipe *p, hy_main *m, hy_chunk *c) {
             hy_status st = hy_errorf(HY_ERR_DATA, "%s:%llu: expected a%s record (this dataset's first record is one), got a%s record",
                                      p->files[c->source], (unsigned long long)o->line, m->rep.kind == HY_REC_PREF ? " preference" : "n SFT",
                                      o->kind == HY_REC_PREF ? " preference" : "n SFT");
-            if (p->o->data.on_error != HY_ON_ERROR_SKIP) return st;
+            if (p->o->data.on_error != HY_BAD_RECORD_SKIP) return st;
             s->skipped++;
             hy_errlog_add(&m->rep.skipped, hy_last_error());
             continue;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "datasets/prepare_internal.h"
 
 double hy_now(void) {
@@ -143,21 +144,6 @@ void hy_progress_update(hy_progress *p, uint64_t bytes, int64_t records, int64_t
 
 /* ---------------- default path ---------------- */
 
-static hy_status hy_mkdir_p(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *q = buf + 1;; q++) {
-        if (*q == '/' || !*q) {
-            char c = *q;
-            *q = 0;
-            if (mkdir(buf, 0777) && errno != EEXIST) return hy_errorf(HY_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
-            *q = c;
-            if (!c) break;
-        }
-    }
-    return HY_OK;
-}
-
 hy_status hy_prepare_default_path(char *buf, size_t n, const char *cache_dir, const char *const *files, int n_files) {
     char dir[4096];
     const char *env;
@@ -166,13 +152,13 @@ hy_status hy_prepare_default_path(char *buf, size_t n, const char *cache_dir, co
     else if ((env = getenv("XDG_CACHE_HOME")) && *env) snprintf(dir, sizeof dir, "%s/hymba", env);
     else if ((env = getenv("HOME")) && *env) snprintf(dir, sizeof dir, "%s/.cache/hymba", env);
     else return hy_errorf(HY_ERR_CONFIG, "no cache directory for token stores: set HYMBA_CACHE or give an output path");
-    HY_TRY(hy_mkdir_p(dir));
-    hy_hasher h;
-    hy_hash_init(&h, 0x70617468ull);
+    HY_TRY(hy_fs_mkdir_p(dir));
+    hy_hash64_state h;
+    hy_hash64_init(&h, 0x70617468ull);
     for (int i = 0; i < n_files; i++) {
         char abs[PATH_MAX];
         const char *p = realpath(files[i], abs) ? abs : files[i];
-        hy_hash_update(&h, p, strlen(p) + 1);
+        hy_hash64_update(&h, p, strlen(p) + 1);
     }
     const char *base = strrchr(files[0], '/') ? strrchr(files[0], '/') + 1 : files[0];
     char stem[256];
@@ -184,7 +170,7 @@ hy_status hy_prepare_default_path(char *buf, size_t n, const char *cache_dir, co
     }
     char more[32] = "";
     if (n_files > 1) snprintf(more, sizeof more, "+%d", n_files - 1);
-    int w = snprintf(buf, n, "%s/%s%s-%016llx.hystore", dir, stem, more, (unsigned long long)hy_hash_final(&h));
+    int w = snprintf(buf, n, "%s/%s%s-%016llx.hystore", dir, stem, more, (unsigned long long)hy_hash64_final(&h));
     if (w < 0 || (size_t)w >= n) return hy_errorf(HY_ERR_ARG, "token store path too long");
     return HY_OK;
 }

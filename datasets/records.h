@@ -62,7 +62,7 @@ void hy_record_free(hy_record *rec);
 const char *hy_rec_kind_name(hy_rec_kind k); /* "sft" / "preference" */
 
 /* ---- the on_error policy: fail on the first bad record, or skip and count ---- */
-typedef enum { HY_ON_ERROR_FAIL = 0, HY_ON_ERROR_SKIP } hy_on_error;
+typedef enum { HY_BAD_RECORD_FAIL = 0, HY_BAD_RECORD_SKIP } hy_bad_record;
 
 enum { HY_ERRLOG_KEEP = 5, HY_ERRLOG_MSG = 512 };
 /* Skipped-record accounting: how many, and the first few reasons in order. */

@@ -17,72 +17,12 @@
 #include <zstd.h>
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "core/json.h"
 #include "datasets/jsonl.h"
 #include "datasets/store_format.h"
 
 /* ---------------- hash ---------------- */
-
-static const uint64_t HY_P1 = 0x9E3779B185EBCA87ull, HY_P2 = 0xC2B2AE3D27D4EB4Full, HY_P3 = 0x165667B19E3779F9ull;
-
-static uint64_t hy_rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-static uint64_t hy_round(uint64_t acc, uint64_t in) { return hy_rotl(acc + in * HY_P2, 31) * HY_P1; }
-static uint64_t hy_load64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8); /* little-endian hosts only (FORMAT.md) */
-    return v;
-}
-static uint64_t hy_mix(uint64_t z) { /* splitmix64 finalizer: full avalanche */
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-void hy_hash_init(hy_hasher *h, uint64_t seed) {
-    memset(h, 0, sizeof *h);
-    h->lane[0] = seed + HY_P1 + HY_P2;
-    h->lane[1] = seed + HY_P2;
-    h->lane[2] = seed;
-    h->lane[3] = seed - HY_P1;
-}
-
-static void hy_hash_stripe(hy_hasher *h, const uint8_t *p) {
-    for (int k = 0; k < 4; k++) h->lane[k] = hy_round(h->lane[k], hy_load64(p + 8 * k));
-}
-
-void hy_hash_update(hy_hasher *h, const void *data, size_t n) {
-    const uint8_t *p = data;
-    h->total += n;
-    if (h->tail_len) {
-        size_t take = hy_zmin(32 - h->tail_len, n);
-        memcpy(h->tail + h->tail_len, p, take);
-        h->tail_len += take;
-        p += take;
-        n -= take;
-        if (h->tail_len < 32) return;
-        hy_hash_stripe(h, h->tail);
-        h->tail_len = 0;
-    }
-    for (; n >= 32; p += 32, n -= 32) hy_hash_stripe(h, p);
-    memcpy(h->tail, p, n);
-    h->tail_len = n;
-}
-
-uint64_t hy_hash_final(const hy_hasher *h) {
-    uint64_t acc = hy_rotl(h->lane[0], 1) + hy_rotl(h->lane[1], 7) + hy_rotl(h->lane[2], 12) + hy_rotl(h->lane[3], 18);
-    acc ^= h->total * HY_P3;
-    size_t i = 0;
-    for (; i + 8 <= h->tail_len; i += 8) acc = hy_rotl(acc ^ hy_round(0, hy_load64(h->tail + i)), 27) * HY_P1 + HY_P3;
-    for (; i < h->tail_len; i++) acc = hy_rotl(acc ^ (h->tail[i] * HY_P3), 11) * HY_P1;
-    return hy_mix(acc);
-}
-
-uint64_t hy_hash_bytes(const void *data, size_t n, uint64_t seed) {
-    hy_hasher h;
-    hy_hash_init(&h, seed);
-    hy_hash_update(&h, data, n);
-    return hy_hash_final(&h);
-}
 
 hy_status hy_hash_file(const char *path, uint64_t *hash, uint64_t *bytes) {
     FILE *f = fopen(path, "rb");
@@ -93,14 +33,14 @@ hy_status hy_hash_file(const char *path, uint64_t *hash, uint64_t *bytes) {
         fclose(f);
         return st;
     }
-    hy_hasher h;
-    hy_hash_init(&h, 0);
+    hy_hash64_state h;
+    hy_hash64_init(&h, 0);
     size_t n;
-    while ((n = fread(buf, 1, 1 << 20, f)) > 0) hy_hash_update(&h, buf, n);
+    while ((n = fread(buf, 1, 1 << 20, f)) > 0) hy_hash64_update(&h, buf, n);
     if (ferror(f)) st = hy_errorf(HY_ERR_IO, "%s: read failed: %s", path, strerror(errno));
     fclose(f);
     hy_free(buf);
-    *hash = hy_hash_final(&h);
+    *hash = hy_hash64_final(&h);
     if (bytes) *bytes = h.total;
     return st;
 }
@@ -112,7 +52,7 @@ void hy_data_opts_default(hy_data_opts *o) {
     o->kind = HY_KIND_AUTO;
     o->max_len = 4096;
     o->over_length = HY_OVER_DROP;
-    o->on_error = HY_ON_ERROR_FAIL;
+    o->on_error = HY_BAD_RECORD_FAIL;
     o->add_eos = 1;
     o->train_on = HY_TRAIN_ALL_ASSISTANT;
 }
@@ -120,11 +60,11 @@ void hy_data_opts_default(hy_data_opts *o) {
 uint64_t hy_data_opts_hash(const hy_data_opts *o) {
     int32_t v[8] = {HY_STORE_VERSION, (int32_t)o->kind, o->max_len, (int32_t)o->over_length, (int32_t)o->on_error, !!o->add_bos, !!o->add_eos,
                     (int32_t)o->train_on};
-    return hy_hash_bytes(v, sizeof v, 0x6f707473ull);
+    return hy_hash64(v, sizeof v, 0x6f707473ull);
 }
 
 const char *hy_over_length_name(hy_over_length p) { return p == HY_OVER_TRUNCATE ? "truncate" : "drop"; }
-const char *hy_on_error_name(hy_on_error p) { return p == HY_ON_ERROR_SKIP ? "skip" : "fail"; }
+const char *hy_bad_record_name(hy_bad_record p) { return p == HY_BAD_RECORD_SKIP ? "skip" : "fail"; }
 const char *hy_train_on_name(hy_train_on t) {
     return t == HY_TRAIN_LAST_ASSISTANT ? "last_assistant" : t == HY_TRAIN_EVERYTHING ? "everything" : "all_assistant";
 }
@@ -290,20 +230,6 @@ hy_status hy_store_writer_add(hy_store_writer *w, const hy_store_sample *s) {
     return HY_OK;
 }
 
-static hy_status hy_fsync_dir(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd < 0) return hy_errorf(HY_ERR_IO, "%s: cannot open directory to sync: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    close(fd);
-    if (rc) return hy_errorf(HY_ERR_IO, "%s: fsync failed: %s", dir, strerror(errno));
-    return HY_OK;
-}
-
 /* Metadata, index, trailer and header, then fsync + rename. */
 static hy_status hy_writer_seal(hy_store_writer *w, hy_rec_kind kind, const char *meta, size_t meta_len) {
     hy_store_header h;
@@ -315,19 +241,19 @@ static hy_status hy_writer_seal(hy_store_writer *w, hy_rec_kind kind, const char
     h.n_blocks = (uint64_t)w->nb;
     h.meta_offset = w->pos;
     h.meta_bytes = meta_len;
-    hy_hasher hs;
-    hy_hash_init(&hs, HY_STORE_TRAILER_SEED);
+    hy_hash64_state hs;
+    hy_hash64_init(&hs, HY_STORE_TRAILER_SEED);
     HY_TRY(hy_wwrite(w, meta, meta_len));
-    hy_hash_update(&hs, meta, meta_len);
+    hy_hash64_update(&hs, meta, meta_len);
     h.index_offset = w->pos;
     HY_TRY(hy_wwrite(w, w->blocks, sizeof *w->blocks * (size_t)w->nb));
-    hy_hash_update(&hs, w->blocks, sizeof *w->blocks * (size_t)w->nb);
+    hy_hash64_update(&hs, w->blocks, sizeof *w->blocks * (size_t)w->nb);
     HY_TRY(hy_wwrite(w, w->entries, sizeof *w->entries * (size_t)w->n));
-    hy_hash_update(&hs, w->entries, sizeof *w->entries * (size_t)w->n);
-    hy_store_trailer tr = {hy_hash_final(&hs), {0}};
+    hy_hash64_update(&hs, w->entries, sizeof *w->entries * (size_t)w->n);
+    hy_store_trailer tr = {hy_hash64_final(&hs), {0}};
     memcpy(tr.magic, HY_STORE_END_MAGIC, 8);
     HY_TRY(hy_wwrite(w, &tr, sizeof tr));
-    h.header_hash = hy_hash_bytes(&h, offsetof(hy_store_header, header_hash), HY_STORE_TRAILER_SEED);
+    h.header_hash = hy_hash64(&h, offsetof(hy_store_header, header_hash), HY_STORE_TRAILER_SEED);
     if (fseek(w->f, 0, SEEK_SET) || fwrite(&h, sizeof h, 1, w->f) != 1 || fflush(w->f))
         return hy_errorf(HY_ERR_IO, "%s: writing the header failed: %s", w->tmp, strerror(errno));
     if (fsync(fileno(w->f))) return hy_errorf(HY_ERR_IO, "%s: fsync failed: %s", w->tmp, strerror(errno));
@@ -342,7 +268,7 @@ static hy_status hy_writer_seal(hy_store_writer *w, hy_rec_kind kind, const char
         remove(w->tmp);
         return st;
     }
-    return hy_fsync_dir(w->path);
+    return hy_fs_fsync_parent(w->path);
 }
 
 hy_status hy_store_writer_finish(hy_store_writer *w, hy_rec_kind kind, const hy_store_key *key, const hy_store_stats *stats,
@@ -382,7 +308,7 @@ static hy_status hy_meta_options(hy_json *root, const hy_data_opts *o) {
     HY_TRY(hy_json_set(j, "kind", hy_json_string(hy_kind_name(o->kind))));
     HY_TRY(hy_json_set(j, "max_len", hy_json_integer(o->max_len)));
     HY_TRY(hy_json_set(j, "over_length", hy_json_string(hy_over_length_name(o->over_length))));
-    HY_TRY(hy_json_set(j, "on_error", hy_json_string(hy_on_error_name(o->on_error))));
+    HY_TRY(hy_json_set(j, "on_error", hy_json_string(hy_bad_record_name(o->on_error))));
     HY_TRY(hy_json_set(j, "add_bos", hy_json_boolean(o->add_bos)));
     HY_TRY(hy_json_set(j, "add_eos", hy_json_boolean(o->add_eos)));
     HY_TRY(hy_json_set(j, "train_on", hy_json_string(hy_train_on_name(o->train_on))));

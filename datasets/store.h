@@ -28,18 +28,8 @@ extern "C" {
 enum { HY_STORE_VERSION = 1 };
 enum { HY_LABEL_IGNORE = -100 };
 
-/* ---- 64-bit content hash (streaming), used for every staleness check ---- */
-typedef struct {
-    uint64_t lane[4];
-    uint8_t tail[32];
-    size_t tail_len;
-    uint64_t total;
-} hy_hasher;
-void hy_hash_init(hy_hasher *h, uint64_t seed);
-void hy_hash_update(hy_hasher *h, const void *data, size_t n);
-uint64_t hy_hash_final(const hy_hasher *h);
-uint64_t hy_hash_bytes(const void *data, size_t n, uint64_t seed);
-/* Hash of a file's bytes (as stored: a .zst file is hashed compressed). */
+/* Content hash of a file's bytes (as stored: a .zst file is hashed
+ * compressed) with core/fsutil's hy_hash64, and its size. */
 hy_status hy_hash_file(const char *path, uint64_t *hash, uint64_t *bytes);
 
 /* ---- options that shape the content (all part of the staleness key) ---- */
@@ -49,14 +39,14 @@ typedef struct {
     hy_kind kind;               /* declared kind; AUTO = the first record's */
     int32_t max_len;            /* max tokens per sequence (without meta tokens); 0 = no limit */
     hy_over_length over_length; /* what to do with a longer sample */
-    hy_on_error on_error;       /* invalid records: fail or skip */
+    hy_bad_record on_error;       /* invalid records: fail or skip */
     int add_bos, add_eos;       /* as hy_chat_opts */
     hy_train_on train_on;       /* SFT supervision; preference pairs supervise the replies */
 } hy_data_opts;
 void hy_data_opts_default(hy_data_opts *o); /* auto, 4096, drop, fail, no BOS, EOS, all assistant turns */
 uint64_t hy_data_opts_hash(const hy_data_opts *o);
 const char *hy_over_length_name(hy_over_length p);
-const char *hy_on_error_name(hy_on_error p);
+const char *hy_bad_record_name(hy_bad_record p);
 const char *hy_train_on_name(hy_train_on t);
 const char *hy_kind_name(hy_kind k); /* "auto", "sft", "preference" */
 

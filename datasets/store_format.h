@@ -24,7 +24,7 @@ typedef struct {
     uint64_t meta_offset; /* JSON metadata */
     uint64_t meta_bytes;
     uint64_t index_offset; /* hy_store_block[n_blocks] then hy_store_entry[n_samples] */
-    uint64_t header_hash;  /* hy_hash_bytes of the 56 bytes above */
+    uint64_t header_hash;  /* hy_hash64 of the 56 bytes above */
 } hy_store_header;
 
 typedef struct {
@@ -35,7 +35,7 @@ typedef struct {
 } hy_store_block;
 
 typedef struct {
-    uint64_t hash; /* hy_hash of metadata + block index + sample index */
+    uint64_t hash; /* hy_hash64 of metadata + block index + sample index */
     char magic[8]; /* HY_STORE_END_MAGIC */
 } hy_store_trailer;
 

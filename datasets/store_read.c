@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "core/json.h"
 #include "datasets/store.h"
 #include "datasets/store_format.h"
@@ -71,7 +72,7 @@ static hy_status hy_read_header(hy_store *s, uint64_t file_size) {
     if (h->version != HY_STORE_VERSION)
         return hy_errorf(HY_ERR_MISMATCH, "%s: token store version %u, this hymba reads version %d; hint: rebuild it with `hymba data prepare`",
                          s->path, h->version, HY_STORE_VERSION);
-    if (h->header_hash != hy_hash_bytes(h, offsetof(hy_store_header, header_hash), HY_STORE_TRAILER_SEED))
+    if (h->header_hash != hy_hash64(h, offsetof(hy_store_header, header_hash), HY_STORE_TRAILER_SEED))
         return hy_errorf(HY_ERR_FORMAT, "%s: corrupt token store header (checksum mismatch); hint: rebuild it", s->path);
     uint64_t index_bytes = h->n_blocks * sizeof(hy_store_block) + h->n_samples * sizeof(hy_store_entry);
     if (h->kind > HY_REC_PREF || h->n_blocks > file_size || h->n_samples > file_size || h->meta_offset < HY_STORE_HEADER_BYTES ||
@@ -94,12 +95,12 @@ static hy_status hy_read_sections(hy_store *s, char **meta) {
     HY_TRY(hy_pread_all(s, s->entries, sizeof *s->entries * ns, h->index_offset + sizeof *s->blocks * nb, "sample index"));
     hy_store_trailer tr;
     HY_TRY(hy_pread_all(s, &tr, sizeof tr, h->index_offset + sizeof *s->blocks * nb + sizeof *s->entries * ns, "trailer"));
-    hy_hasher hs;
-    hy_hash_init(&hs, HY_STORE_TRAILER_SEED);
-    hy_hash_update(&hs, *meta, h->meta_bytes);
-    hy_hash_update(&hs, s->blocks, sizeof *s->blocks * nb);
-    hy_hash_update(&hs, s->entries, sizeof *s->entries * ns);
-    if (memcmp(tr.magic, HY_STORE_END_MAGIC, 8) || tr.hash != hy_hash_final(&hs))
+    hy_hash64_state hs;
+    hy_hash64_init(&hs, HY_STORE_TRAILER_SEED);
+    hy_hash64_update(&hs, *meta, h->meta_bytes);
+    hy_hash64_update(&hs, s->blocks, sizeof *s->blocks * nb);
+    hy_hash64_update(&hs, s->entries, sizeof *s->entries * ns);
+    if (memcmp(tr.magic, HY_STORE_END_MAGIC, 8) || tr.hash != hy_hash64_final(&hs))
         return hy_errorf(HY_ERR_FORMAT, "%s: corrupt token store (index checksum mismatch); hint: rebuild it", s->path);
     return HY_OK;
 }
@@ -144,7 +145,7 @@ static void hy_parse_opts(const hy_json *o, hy_data_opts *d) {
     d->kind = (hy_kind)(hy_name_index(hy_json_str(hy_json_get(o, "kind")), kinds, 3, 0) - 1);
     d->max_len = (int32_t)hy_json_int(hy_json_get(o, "max_len"));
     d->over_length = (hy_over_length)hy_name_index(hy_json_str(hy_json_get(o, "over_length")), over, 2, 0);
-    d->on_error = (hy_on_error)hy_name_index(hy_json_str(hy_json_get(o, "on_error")), onerr, 2, 0);
+    d->on_error = (hy_bad_record)hy_name_index(hy_json_str(hy_json_get(o, "on_error")), onerr, 2, 0);
     d->add_bos = hy_json_bool(hy_json_get(o, "add_bos"));
     d->add_eos = hy_json_bool(hy_json_get(o, "add_eos"));
     int t = hy_name_index(hy_json_str(hy_json_get(o, "train_on")), train, 3, 0);
@@ -348,7 +349,7 @@ static hy_status hy_compare_opts(const char *path, const hy_data_opts *have, con
     if (have->over_length != want->over_length)
         return hy_stale(path, "made with over_length %s, want %s", hy_over_length_name(have->over_length), hy_over_length_name(want->over_length));
     if (have->on_error != want->on_error)
-        return hy_stale(path, "made with on_error %s, want %s", hy_on_error_name(have->on_error), hy_on_error_name(want->on_error));
+        return hy_stale(path, "made with on_error %s, want %s", hy_bad_record_name(have->on_error), hy_bad_record_name(want->on_error));
     if (!have->add_bos != !want->add_bos) return hy_stale(path, "made with add_bos %d, want %d", !!have->add_bos, !!want->add_bos);
     if (!have->add_eos != !want->add_eos) return hy_stale(path, "made with add_eos %d, want %d", !!have->add_eos, !!want->add_eos);
     if (have->train_on != want->train_on)

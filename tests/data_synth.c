@@ -4,13 +4,14 @@
 #include "tests/data_synth.h"
 
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "tests/harness.h"
 
 /* ---------------- synthetic stores ---------------- */
 
 /* Length of side `side` of sample i (deterministic, 1..maxlen). */
 uint32_t syn_len(int64_t i, int side, uint32_t maxlen) {
-    uint64_t h = hy_hash_bytes(&i, sizeof i, 11 + (uint64_t)side);
+    uint64_t h = hy_hash64(&i, sizeof i, 11 + (uint64_t)side);
     return 1 + (uint32_t)(h % maxlen);
 }
 /* Token t of side `side` of sample i, and whether it is supervised. */

@@ -4,21 +4,22 @@
  * verified token by token), exact mixing counts, disjoint and covering rank
  * shards, preference pairs adjacent in one micro-batch, the token budget. */
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "datasets/loader.h"
 #include "tests/data_synth.h"
 #include "tests/harness.h"
 
 /* Digest of a micro-batch: its documents (source, sample, side) and tokens. */
 static uint64_t mb_digest(const hy_microbatch *mb) {
-    hy_hasher h;
-    hy_hash_init(&h, 1);
-    hy_hash_update(&h, &mb->n_docs, sizeof mb->n_docs);
-    hy_hash_update(&h, mb->source, sizeof(int32_t) * (size_t)mb->n_docs);
-    hy_hash_update(&h, mb->sample, sizeof(int64_t) * (size_t)mb->n_docs);
-    hy_hash_update(&h, mb->is_chosen, (size_t)mb->n_docs);
-    hy_hash_update(&h, mb->ids, sizeof(int32_t) * (size_t)mb->n_tokens);
-    hy_hash_update(&h, mb->labels, sizeof(int32_t) * (size_t)mb->n_tokens);
-    return hy_hash_final(&h);
+    hy_hash64_state h;
+    hy_hash64_init(&h, 1);
+    hy_hash64_update(&h, &mb->n_docs, sizeof mb->n_docs);
+    hy_hash64_update(&h, mb->source, sizeof(int32_t) * (size_t)mb->n_docs);
+    hy_hash64_update(&h, mb->sample, sizeof(int64_t) * (size_t)mb->n_docs);
+    hy_hash64_update(&h, mb->is_chosen, (size_t)mb->n_docs);
+    hy_hash64_update(&h, mb->ids, sizeof(int32_t) * (size_t)mb->n_tokens);
+    hy_hash64_update(&h, mb->labels, sizeof(int32_t) * (size_t)mb->n_tokens);
+    return hy_hash64_final(&h);
 }
 
 /* Structural checks of one micro-batch against the synthetic content. */

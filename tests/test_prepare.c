@@ -178,7 +178,7 @@ HY_TEST(prepare_on_error_skip_counts) {
     hy_encoder enc = syn_encoder();
     const char *files[1] = {in};
     hy_prepare_opts o = quiet_opts(2);
-    o.data.on_error = HY_ON_ERROR_SKIP;
+    o.data.on_error = HY_BAD_RECORD_SKIP;
     hy_prepare_report r;
     HY_EXPECT_OK(hy_prepare(files, 1, out, &enc, &o, &r));
     HY_EXPECT_MSG(r.stats.records == 2003 && r.stats.skipped == 9 && r.stats.samples == 1994 && r.skipped.n == 9, "records %lld skipped %lld samples %lld",
@@ -190,7 +190,7 @@ HY_TEST(prepare_on_error_skip_counts) {
     HY_EXPECT(hy_store_get_info(s)->stats.skipped == 9 && hy_store_get_info(s)->n_skip_reasons == HY_ERRLOG_KEEP);
     hy_store_close(s);
     /* the three trailing lines: bad JSON, a preference record in an SFT dataset, non-UTF-8 */
-    o.data.on_error = HY_ON_ERROR_FAIL;
+    o.data.on_error = HY_BAD_RECORD_FAIL;
     o.data.kind = HY_KIND_SFT;
     char want[900];
     HY_EXPECT(write_jsonl(in, sizeof in, dir, "bad2.jsonl", "{\"messages\": [\n") == 0);

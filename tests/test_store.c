@@ -142,20 +142,4 @@ HY_TEST(store_stale_detection) {
     return 0;
 }
 
-HY_TEST(hash_streaming_equals_oneshot) {
-    uint8_t buf[1000];
-    for (int i = 0; i < 1000; i++) buf[i] = (uint8_t)(i * 31 + 7);
-    uint64_t want = hy_hash_bytes(buf, 1000, 3);
-    for (size_t step = 1; step < 80; step += 7) {
-        hy_hasher h;
-        hy_hash_init(&h, 3);
-        for (size_t o = 0; o < 1000; o += step) hy_hash_update(&h, buf + o, hy_zmin(step, 1000 - o));
-        HY_EXPECT_MSG(hy_hash_final(&h) == want, "step %zu", step);
-    }
-    HY_EXPECT(hy_hash_bytes(buf, 999, 3) != want && hy_hash_bytes(buf, 1000, 4) != want);
-    buf[500] ^= 1;
-    HY_EXPECT(hy_hash_bytes(buf, 1000, 3) != want);
-    return 0;
-}
-
 int main(int argc, char **argv) { return hy_test_main(argc, argv); }
