@@ -341,10 +341,21 @@ hy_status hy_fs_remove_stale(const char *dir, int *removed) {
     hy_status rc = HY_OK;
     struct dirent *e;
     while (rc == HY_OK && (e = readdir(d)) != NULL) {
-        if (!strstr(e->d_name, ".tmp-") && !strstr(e->d_name, ".old-")) continue;
-        char path[HY_PATH_MAX];
+        const char *old = strstr(e->d_name, ".old-");
+        if (!strstr(e->d_name, ".tmp-") && !old) continue;
+        char path[HY_PATH_MAX], orig[HY_PATH_MAX];
         rc = hy_fs_join(path, sizeof path, dir, e->d_name);
-        if (rc == HY_OK) rc = hy_fs_rm_rf(path);
+        if (rc != HY_OK) break;
+        /* NAME.old-* without NAME: a publish died between its two renames and
+         * this is the only complete copy, so put it back instead of removing it */
+        size_t keep = strlen(path) - strlen(e->d_name) + (size_t)(old ? old - e->d_name : 0); /* DIR/NAME */
+        snprintf(orig, sizeof orig, "%.*s", (int)keep, path);
+        if (old && !hy_fs_exists(orig)) {
+            if (rename(path, orig) != 0) rc = hy_io_err("cannot restore the previous copy", orig);
+            else rc = hy_fs_fsync_path(dir);
+            continue;
+        }
+        rc = hy_fs_rm_rf(path);
         if (rc == HY_OK && removed) (*removed)++;
     }
     closedir(d);

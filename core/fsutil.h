@@ -57,13 +57,15 @@ hy_status hy_fs_publish_begin(hy_fs_publish *p, const char *final_dir);
  * the directory, rename it to NAME and fsync the parent.  If NAME already
  * exists it is first renamed to NAME.old-XXXXXX and removed after the new
  * directory is in place (a crash in between leaves the complete old copy
- * under that name; hy_fs_remove_stale cleans it up). */
+ * under that name; hy_fs_remove_stale renames it back). */
 hy_status hy_fs_publish_commit(hy_fs_publish *p);
 /* Remove the temporary directory (after a failure while filling it). */
 void hy_fs_publish_abort(hy_fs_publish *p);
-/* Remove leftovers of interrupted publishes/atomic writes inside `dir`:
- * entries whose names contain ".tmp-" or ".old-".  Call only when no other
- * process writes into `dir`.  *removed (optional) receives the count. */
+/* Clean up after interrupted publishes/atomic writes inside `dir`: entries
+ * whose names contain ".tmp-" are removed; NAME.old-XXXXXX is removed when
+ * NAME exists and renamed back to NAME when it does not (a commit that died
+ * between its two renames).  Call only when no other process writes into
+ * `dir`.  *removed (optional) receives the number removed. */
 hy_status hy_fs_remove_stale(const char *dir, int *removed);
 
 /* ---- checkpoint directories: DIR/<prefix><number> ---- */

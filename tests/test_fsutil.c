@@ -167,6 +167,17 @@ HY_TEST(publish_killed_before_rename_keeps_previous) {
     snprintf(gone, sizeof gone, "%s/trainer_state.json", ck);
     HY_EXPECT(!hy_fs_exists(gone));
     HY_EXPECT(count_entries(tmp, ".old-") == 0 && count_entries(tmp, ".tmp-") == 0);
+    /* a commit that died between "NAME → NAME.old-*" and "tmp → NAME":
+     * cleaning up restores the old copy rather than deleting it */
+    char aside[HY_PATH_MAX + 32];
+    snprintf(aside, sizeof aside, "%s.old-abc123", ck);
+    HY_EXPECT(rename(ck, aside) == 0 && !hy_fs_exists(ck));
+    HY_EXPECT_OK(hy_fs_remove_stale(tmp, &removed));
+    HY_EXPECT(removed == 0 && has_text(ck, "model.safetensors", "weights v3") && !hy_fs_exists(aside));
+    /* ...and with NAME present, the .old- copy is a leftover to remove */
+    HY_EXPECT_OK(hy_fs_mkdir_p(aside));
+    HY_EXPECT_OK(hy_fs_remove_stale(tmp, &removed));
+    HY_EXPECT(removed == 1 && !hy_fs_exists(aside) && has_text(ck, "model.safetensors", "weights v3"));
     /* abort removes the temporary directory */
     HY_EXPECT_OK(hy_fs_publish_begin(&pub, ck));
     HY_EXPECT(write_text(pub.tmp_path, "x", "y") == 0);
