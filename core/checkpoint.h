@@ -28,7 +28,7 @@ hy_status hy_ckpt_load_config(const char *dir, hy_config *cfg);
  * "untied lm_head not supported".  `src_dtype` (optional) receives the dtype
  * of the embedding tensor in the file.  Errors: HY_ERR_IO (missing files),
  * HY_ERR_FORMAT (everything else), each naming the file and tensor. */
-hy_status hy_ckpt_load_weights(const char *dir, const hy_param_table *t, float *weights, hy_dtype *src_dtype);
+hy_status hy_ckpt_load_weights(const char *dir, const hy_param_table *t, float *weights /* [t->total] */, hy_dtype *src_dtype);
 /* Write the weights (host fp32 [t->total]) into DIR (created if missing) as
  * `dtype` (F32, BF16 — round to nearest even — or F16), in table order:
  * DIR/model.safetensors when everything fits in `shard_bytes` (0 = never
@@ -38,7 +38,8 @@ hy_status hy_ckpt_load_weights(const char *dir, const hy_param_table *t, float *
  * "weight_map": {name: shard}}.  lm_head.weight is not written (tied).
  * Every file is written durably (tmp, fsync, rename); afterwards the other
  * layout's index/single file is removed so the directory is unambiguous. */
-hy_status hy_ckpt_save_weights(const char *dir, const hy_param_table *t, const float *weights, hy_dtype dtype, size_t shard_bytes);
+hy_status hy_ckpt_save_weights(const char *dir, const hy_param_table *t, const float *weights /* [t->total] */, hy_dtype dtype,
+                               size_t shard_bytes);
 /* Initialise per spec §2.1/§14.26 (t->total elements, gaps zeroed):
  *   NORMAL       N(0, initializer_range²)
  *   NORMAL_PAD0  the same, with row pad_token_id zeroed (if ≥ 0)
@@ -48,7 +49,7 @@ hy_status hy_ckpt_save_weights(const char *dir, const hy_param_table *t, const f
  * Random values come from the counter-based RNG keyed by (seed, stream =
  * hash of the tensor's HF name, element index): deterministic, independent
  * of the thread count and of the tensor's place in the buffer.  OpenMP. */
-void hy_ckpt_init_weights(const hy_param_table *t, const hy_config *c, uint64_t seed, float *weights);
+void hy_ckpt_init_weights(const hy_param_table *t, const hy_config *c, uint64_t seed, float *weights /* [t->total] */);
 /* The same for one tensor: dst[0..d->numel) (identical to its slice of
  * hy_ckpt_init_weights' output). */
 void hy_ckpt_init_tensor(const hy_param_desc *d, const hy_config *c, uint64_t seed, float *dst /* [d->numel] */);

@@ -680,6 +680,10 @@ HY_TEST(cli_init_fp32_sharded) {
     hy_ckpt_init_weights(&f.t, &f.c, 8, f.w);
     HY_EXPECT(!memcmp(g, f.w, f.t.total * sizeof(float)));
     hy_free(g);
+    snprintf(args, sizeof args, "info '%s/m'", f.dir);
+    rc = hy_run_cli(args, &out);
+    HY_EXPECT(rc == 0 && strstr(out, "weights: sharded (model.safetensors.index.json): 155 tensors, 1.81 MiB"));
+    free(out);
     hy_fx_close(&f);
     return 0;
 }
