@@ -33,7 +33,7 @@ static int hy_init_usage(FILE *f) {
             "                  [--shard-size BYTES] [--force]\n\n"
             "Writes a randomly initialised checkpoint (spec §2.1: N(0, initializer_range²) matrices, zero pad row,\n"
             "N(0,1) meta tokens, A_log = ln(1..DS), ones/zeros for norms, D and biases).\n"
-            "  --config FILE      Hymba config.json to instantiate\n"
+            "  --config FILE      Hymba config.json to instantiate (or a directory holding one)\n"
             "  --out DIR          output directory (created; refuses to overwrite a checkpoint without --force)\n"
             "  --seed N           RNG seed (default 0); the same seed gives the same bytes on any machine/thread count\n"
             "  --dtype T          bf16 (default, like the released model) or fp32\n"
@@ -178,8 +178,11 @@ static size_t hy_weight_bytes(const char *dir, int *files) {
 }
 
 static hy_status hy_init_run(const hy_init_args *a) {
+    char cfg_path[HY_PATH_MAX];
+    if (hy_fs_is_dir(a->config)) HY_TRY(hy_fs_join(cfg_path, sizeof cfg_path, a->config, "config.json"));
+    else snprintf(cfg_path, sizeof cfg_path, "%s", a->config);
     hy_config c;
-    HY_TRY(hy_config_load(&c, a->config));
+    HY_TRY(hy_config_load(&c, cfg_path));
     HY_TRY(hy_init_refuse_existing(a));
     hy_param_table t;
     HY_TRY(hy_params_build(&t, &c));
@@ -196,7 +199,7 @@ static hy_status hy_init_run(const hy_init_args *a) {
     char p[HY_PATH_MAX];
     const char *td = a->dtype == HY_DTYPE_BF16 ? "bfloat16" : "float32";
     if (st == HY_OK) st = hy_fs_join(p, sizeof p, a->out, "config.json");
-    if (st == HY_OK) st = hy_config_save(a->config, &c, p, td);
+    if (st == HY_OK) st = hy_config_save(cfg_path, &c, p, td);
     if (st == HY_OK) st = hy_init_generation_config(&c, a->out);
     int copied = 0;
     if (st == HY_OK && a->tokenizer) st = hy_init_tokenizer(a->tokenizer, a->out, &copied);

@@ -669,7 +669,7 @@ HY_TEST(cli_init_fp32_sharded) {
     hy_fx f;
     if (hy_fx_open(&f, "cli")) return 1;
     char args[1024], p[400], *out = NULL;
-    snprintf(args, sizeof args, "init --config %s/config.json --out '%s/m' --seed 8 --dtype fp32 --shard-size 500K", SPEC12, f.dir);
+    snprintf(args, sizeof args, "init --config %s --out '%s/m' --seed 8 --dtype fp32 --shard-size 500K", SPEC12, f.dir);
     int rc = hy_run_cli(args, &out);
     fprintf(stderr, "%s", out ? out : "");
     HY_EXPECT(rc == 0 && strstr(out, "4 files (HF shards + index)"));
