@@ -12,9 +12,10 @@
  * in fp32 mode that is true fp32 (TF32 is a separate compute type we never
  * request); in bf16 mode the inputs are bf16 and the tensor cores accumulate
  * in fp32.  dw always accumulates into an fp32 buffer (beta = 1, C = D =
- * fp32, A/B bf16: a combination cuBLASLt lists).  Should the library still
- * offer no algorithm for it, the fallback casts the bf16 operands to fp32 in
- * scratch and runs an fp32 product (slower, same math); `fallbacks` counts it.
+ * fp32, A/B bf16: a combination cuBLASLt lists).  Should the library offer
+ * no algorithm for some bf16 product (odd leading dimensions), the fallback
+ * runs it in fp32 on widened copies in scratch (slower, same math);
+ * `fallbacks` counts those products.
  *
  * Alignment.  cuBLASLt's heuristic assumes 256-byte aligned pointers unless
  * told otherwise; our operands are often column-block views (q/k/v inside the
@@ -141,22 +142,34 @@ static __global__ void k_mm_widen(float *dst, int ldd, const __nv_bfloat16 *src,
     }
 }
 
-/* Run g; when bf16 operands with an fp32 output have no algorithm, widen A
- * and B into scratch and run the fp32 product instead. */
+/* dst [rows, cols] bf16 (column-major, ld) = src fp32 (ld = rows) */
+static __global__ void k_mm_narrow(__nv_bfloat16 *dst, int ldd, const float *src, int rows, int cols) {
+    size_t n = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t col = i / (size_t)rows, r = i % (size_t)rows;
+        dst[col * ldd + r] = __float2bfloat16_rn(src[i]);
+    }
+}
+
+/* Run g.  When cuBLASLt has no algorithm for bf16 operands (an unusual
+ * leading dimension or alignment), widen A and B (and a bf16 D) into fp32
+ * scratch, run the fp32 product there and narrow D back: slower, same math. */
 static hy_status mm_gemm_run(hy_cuda_ctx *c, const mm_gemm *g) {
     int no_algo = 0;
     if (g->m == 0 || g->n == 0) return HY_OK;
     HY_TRY(mm_run(c, g, &no_algo));
     if (!no_algo) return HY_OK;
-    if (!(g->tA == CUDA_R_16BF && g->tD == CUDA_R_32F))
+    if (g->tA != CUDA_R_16BF)
         return hy_errorf(HY_ERR_CUDA, "cuBLASLt offers no algorithm for m=%d n=%d k=%d (lda %d ldb %d ldd %d) on device "
                          "%d", g->m, g->n, g->k, g->lda, g->ldb, g->ldd, c->device);
     int ar = g->transA ? g->k : g->m, ac = g->transA ? g->m : g->k; /* stored A: ar rows (leading), ac columns */
     int br = g->transB ? g->n : g->k, bc = g->transB ? g->k : g->n;
+    int narrow = g->tD == CUDA_R_16BF;
     size_t abytes = hy_cuda_align((size_t)ar * ac * 4), bbytes = hy_cuda_align((size_t)br * bc * 4);
+    size_t dbytes = narrow ? hy_cuda_align((size_t)g->m * g->n * 4) : 0;
     void *scr;
-    HY_TRY(hy_cuda_scratch(c, abytes + bbytes, &scr));
-    float *A32 = (float *)scr, *B32 = (float *)((char *)scr + abytes);
+    HY_TRY(hy_cuda_scratch(c, abytes + bbytes + dbytes, &scr));
+    float *A32 = (float *)scr, *B32 = (float *)((char *)scr + abytes), *D32 = (float *)((char *)scr + abytes + bbytes);
     k_mm_widen<<<hy_cuda_blocks((size_t)ar * ac, 256), 256, 0, c->stream>>>(A32, ar, (const __nv_bfloat16 *)g->A, g->lda,
                                                                             ar, ac);
     HY_CUDA_LAUNCH_CHECK(c, "matmul widen A");
@@ -166,9 +179,22 @@ static hy_status mm_gemm_run(hy_cuda_ctx *c, const mm_gemm *g) {
     mm_gemm w = *g;
     w.A = A32; w.lda = ar; w.tA = CUDA_R_32F;
     w.B = B32; w.ldb = br; w.tB = CUDA_R_32F;
+    if (narrow) {
+        if (g->beta != 0.f) {
+            k_mm_widen<<<hy_cuda_blocks((size_t)g->m * g->n, 256), 256, 0, c->stream>>>(
+                D32, g->m, (const __nv_bfloat16 *)g->D, g->ldd, g->m, g->n);
+            HY_CUDA_LAUNCH_CHECK(c, "matmul widen D");
+        }
+        w.D = D32; w.ldd = g->m; w.tD = CUDA_R_32F;
+    }
     c->mm->fallbacks++;
     HY_TRY(mm_run(c, &w, &no_algo));
     if (no_algo) return hy_errorf(HY_ERR_CUDA, "cuBLASLt offers no fp32 algorithm for m=%d n=%d k=%d", g->m, g->n, g->k);
+    if (narrow) {
+        k_mm_narrow<<<hy_cuda_blocks((size_t)g->m * g->n, 256), 256, 0, c->stream>>>((__nv_bfloat16 *)g->D, g->ldd, D32,
+                                                                                     g->m, g->n);
+        HY_CUDA_LAUNCH_CHECK(c, "matmul narrow D");
+    }
     return HY_OK;
 }
 

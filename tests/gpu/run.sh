@@ -9,6 +9,7 @@
 #   tests/gpu/run.sh [ctest args]   on the GPU machine: configure, build
 #                                   (build-gpu/, -j$(nproc)), run `ctest -L gpu`
 #   HYMBA_GPU_SANITIZE=1            also run the op tests under compute-sanitizer
+#                                   memcheck (limit HYMBA_GPU_SANITIZE_TIMEOUT s, default 240)
 #   HYMBA_GPU_FORCE_CARRY=1         use gpu-carry/ even when the system has the
 #                                   libraries (to check that path anywhere)
 #
@@ -111,7 +112,8 @@ if [ "${HYMBA_GPU_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null
     echo "== compute-sanitizer memcheck"
     for t in $TARGETS; do
         exe=$(find "$BUILD" -name "$t" -type f -perm -u+x | head -1)
-        compute-sanitizer --tool memcheck --error-exitcode 9 "$exe" >>"$OUT/sanitizer.log" 2>&1 ||
+        timeout "${HYMBA_GPU_SANITIZE_TIMEOUT:-240}" compute-sanitizer --tool memcheck --error-exitcode 9 "$exe" \
+            >>"$OUT/sanitizer.log" 2>&1 ||
             { echo "sanitizer: $t failed (exit $?)"; RC=${RC:-0}; [ "$RC" = 0 ] && RC=9; }
     done
     grep -E "ERROR SUMMARY|passed$" "$OUT/sanitizer.log"
