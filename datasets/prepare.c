@@ -40,6 +40,7 @@ typedef struct {
     size_t *off;
     int64_t *lineno;
     int n_lines, lines_cap;
+    uint64_t bytes_end; /* input bytes read when the chunk was complete (progress) */
     /* results */
     int32_t *ids, *labels;
     size_t tok_len, tok_cap;
@@ -253,7 +254,7 @@ typedef struct {
 } hy_main;
 
 /* Fill chunk c with the next lines (of one file). */
-static hy_status hy_read_chunk(hy_pipe *p, hy_main *m, hy_chunk *c) {
+static hy_status hy_read_chunk_lines(hy_pipe *p, hy_main *m, hy_chunk *c) {
     hy_chunk_reset(c);
     while (m->file < p->n_files) {
         if (!m->r) HY_TRY(hy_jsonl_open(&m->r, p->files[m->file]));
@@ -275,6 +276,14 @@ static hy_status hy_read_chunk(hy_pipe *p, hy_main *m, hy_chunk *c) {
         if (c->n_lines) return HY_OK; /* a chunk never spans two files */
     }
     return HY_OK;
+}
+
+static uint64_t hy_main_bytes(const hy_main *m) { return m->bytes_done + (m->r ? hy_jsonl_bytes_in(m->r) : 0); }
+
+static hy_status hy_read_chunk(hy_pipe *p, hy_main *m, hy_chunk *c) {
+    hy_status st = hy_read_chunk_lines(p, m, c);
+    c->bytes_end = hy_main_bytes(m);
+    return st;
 }
 
 static hy_status hy_write_chunk(hy_pipe *p, hy_main *m, hy_chunk *c) {
@@ -311,8 +320,6 @@ static hy_status hy_write_chunk(hy_pipe *p, hy_main *m, hy_chunk *c) {
     return HY_OK;
 }
 
-static uint64_t hy_main_bytes(const hy_main *m) { return m->bytes_done + (m->r ? hy_jsonl_bytes_in(m->r) : 0); }
-
 /* The loop of the calling thread: keep the ring full, write in order. */
 static hy_status hy_main_loop(hy_pipe *p, hy_main *m) {
     hy_status st = HY_OK;
@@ -322,7 +329,7 @@ static hy_status hy_main_loop(hy_pipe *p, hy_main *m) {
         if (m->next_write < m->next_read && next->state == HY_SLOT_DONE) {
             pthread_mutex_unlock(&p->mu);
             st = hy_write_chunk(p, m, next);
-            hy_progress_update(&m->prog, hy_main_bytes(m), m->rep.stats.records, m->rep.stats.tokens, 0);
+            hy_progress_update(&m->prog, next->bytes_end, m->rep.stats.records, m->rep.stats.tokens, 0);
             pthread_mutex_lock(&p->mu);
             next->state = HY_SLOT_EMPTY;
             m->next_write++;

@@ -126,18 +126,19 @@ void hy_progress_update(hy_progress *p, uint64_t bytes, int64_t records, int64_t
     char rec[32], tok[32];
     hy_fmt_count(rec, sizeof rec, (double)records);
     hy_fmt_count(tok, sizeof tok, (double)tokens);
-    double mbs = dt > 0 ? (double)bytes / dt / 1e6 : 0;
+    char rate[32];
+    hy_fmt_count(rate, sizeof rate, dt > 0 ? (double)tokens / dt : 0);
     if (p->mode == 2) {
         char bar[31];
         int fill = (int)(frac * 30);
         for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
         bar[30] = 0;
         double eta = frac > 0.01 && !final ? dt * (1 - frac) / frac : 0;
-        fprintf(p->f, "\rprepare [%s] %3.0f%%  %s records  %s tokens  %.1f MB/s  %s%.0fs ", bar, 100 * frac, rec, tok, mbs, final ? "" : "ETA ",
+        fprintf(p->f, "\rprepare [%s] %3.0f%%  %s records  %s tokens  %s tokens/s  %s%.0fs ", bar, 100 * frac, rec, tok, rate, final ? "" : "ETA ",
                 final ? dt : eta);
         if (final) fputc('\n', p->f);
     } else {
-        fprintf(p->f, "prepare: %3.0f%%  %s records  %s tokens  %.1f MB/s  %.1fs\n", 100 * frac, rec, tok, mbs, dt);
+        fprintf(p->f, "prepare: %3.0f%%  %s records  %s tokens  %s tokens/s  %.1fs\n", 100 * frac, rec, tok, rate, dt);
     }
     fflush(p->f);
 }

@@ -323,6 +323,40 @@ HY_TEST(prepare_ensure_reuses_fresh_and_rebuilds_stale) {
 
 int main(int argc, char **argv) { return hy_test_main(argc, argv); }
 
+/* Several files: samples in file order, each knowing its source and line;
+ * chunks never span two files. */
+HY_TEST(prepare_several_files_keep_order_and_sources) {
+    char dir[512], a[700], b[700], c[700], out[700];
+    HY_EXPECT(hy_test_tmpdir(dir, sizeof dir, "prep") == 0);
+    char *ta = sft_lines(300, 0), *tb = sft_lines(1, 0), *tc = sft_lines(700, 0);
+    HY_EXPECT(write_jsonl(a, sizeof a, dir, "a.jsonl.zst", ta) == 0);
+    HY_EXPECT(write_jsonl(b, sizeof b, dir, "b.jsonl", tb) == 0);
+    HY_EXPECT(write_jsonl(c, sizeof c, dir, "c.jsonl.zst", tc) == 0);
+    free(ta);
+    free(tb);
+    free(tc);
+    snprintf(out, sizeof out, "%s/abc.hystore", dir);
+    hy_encoder enc = syn_encoder();
+    const char *files[3] = {a, b, c};
+    hy_prepare_opts o = quiet_opts(3);
+    hy_prepare_report r;
+    HY_EXPECT_OK(hy_prepare(files, 3, out, &enc, &o, &r));
+    HY_EXPECT(r.stats.samples == 1001 && r.stats.records == 1001);
+    hy_store *s;
+    HY_EXPECT_OK(hy_store_open(&s, out));
+    const hy_store_info *in = hy_store_get_info(s);
+    HY_EXPECT(in->n_sources == 3 && !strcmp(in->source_paths[1], b));
+    for (int64_t i = 0; i < 1001; i++) {
+        const hy_store_entry *e = &hy_store_entries(s)[i];
+        uint32_t want_src = i < 300 ? 0 : i < 301 ? 1 : 2;
+        uint64_t want_line = (uint64_t)(i < 300 ? i + 1 : i < 301 ? 1 : i - 300);
+        HY_EXPECT_MSG(e->source == want_src && e->line == want_line, "sample %lld: source %u line %llu", (long long)i, e->source,
+                      (unsigned long long)e->line);
+    }
+    hy_store_close(s);
+    return 0;
+}
+
 /* ---------------- real tokenizer and template ---------------- */
 
 static int real_encoder(hy_tokenizer **tok, hy_chat_template **t, hy_encoder *enc) {
