@@ -12,6 +12,8 @@ int hy_cmd_info(int argc, char **argv);     /* cli/cmd_info.c */
 int hy_cmd_tokenize(int argc, char **argv); /* datasets/cmd_tokenize.c */
 int hy_cmd_data(int argc, char **argv);     /* datasets/cmd_data.c */
 
+int hy_cmd_sft(int argc, char **argv);      /* sft/cmd_sft.c */
+
 /* Print "hymba: error: <message>" for a failed status; returns 1. */
 int hy_cli_fail(const char *what);
 /* True when argv contains -h or --help. */

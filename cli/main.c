@@ -20,6 +20,7 @@ typedef struct {
 } hy_command;
 
 static const hy_command hy_commands[] = {
+    {"sft", hy_cmd_sft, "supervised fine-tuning from a YAML recipe"},
     {"dump", hy_cmd_dump, "forward + backward on a batch: logits, loss and every gradient"},
     {"version", hy_cmd_version, "print the version"},
     {"init", hy_cmd_init, "write a randomly initialised checkpoint from a config.json"},

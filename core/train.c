@@ -1,0 +1,232 @@
+/* train.c — hy_train_run: setup, the step loop and the closing summary
+ * (contract in train.h).  One step = `accum` micro-batches: a first pass over
+ * their cursors counts the objective's units (the global normaliser), then
+ * each micro-batch runs forward + backward with weights 1/units, gradients
+ * accumulating in the model's flat fp32 buffer; then grad norm, finiteness,
+ * clipping and one AdamW update on the fp32 master weights. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/checkpoint.h"
+#include "train_internal.h"
+
+double hy_train_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void hy_train_shift_targets(const hy_microbatch *mb, int32_t *targets) {
+    for (int d = 0; d < mb->n_docs; d++) {
+        int s = mb->doc_start[d], L = mb->doc_len[d];
+        for (int i = 0; i < L; i++) targets[s + i] = i + 1 < L ? mb->labels[s + i + 1] : -100;
+    }
+}
+
+static hy_status hy_train_setup_model(hy_trainer *t) {
+    const hy_recipe *r = t->r;
+    if (r->train.device == HY_DEVICE_CUDA)
+        return hy_errorf(HY_ERR_UNSUPPORTED, "%s: train.device: cuda training is not available in this build yet; use cpu", r->source);
+    HY_TRY(hy_backend_cpu_create(&t->ops, 0));
+    hy_config cfg;
+    HY_TRY(hy_ckpt_load_config(t->model_dir, &cfg));
+    t->budget = (int)r->data.tokens_per_micro_batch;
+    int M = cfg.num_meta;
+    if (t->budget < M + 1) return hy_errorf(HY_ERR_CONFIG, "%s: data.tokens_per_micro_batch (%d) must exceed the %d meta tokens", r->source, t->budget, M);
+    HY_TRY(hy_model_open(&t->m, t->model_dir, t->ops, t->budget - M, t->budget / (M + 1), 1));
+    t->total = hy_model_params(t->m)->total;
+    t->master_is_weights = t->ops->host_memory && t->ops->act_dtype == HY_DTYPE_F32;
+    if (t->master_is_weights) t->master = (float *)hy_model_weights(t->m);
+    else {
+        HY_TRY(hy_malloc((void **)&t->master, t->total * 4, 1, "master weights"));
+        HY_TRY(hy_model_get_weights(t->m, t->master));
+    }
+    HY_TRY(hy_malloc((void **)&t->adam_m, t->total * 4, 1, "AdamW first moments"));
+    HY_TRY(hy_malloc((void **)&t->adam_v, t->total * 4, 1, "AdamW second moments"));
+    HY_TRY(hy_optim_groups_build(&t->groups, hy_model_params(t->m), r->train.no_decay));
+    t->adam = (hy_adamw_hparams){r->optim.beta1, r->optim.beta2, r->optim.eps, r->train.weight_decay};
+    return HY_OK;
+}
+
+/* Count the step's units over its micro-batches, then rewind the cursor. */
+static hy_status hy_train_step_units(hy_trainer *t, double *units) {
+    hy_cursor c0 = hy_loader_tell(t->train);
+    hy_microbatch mb;
+    *units = 0;
+    for (int k = 0; k < t->accum; k++) {
+        HY_TRY(hy_loader_next(t->train, &mb));
+        if (mb.n_docs) *units += t->obj->units(t->obj->self, &mb);
+    }
+    return hy_loader_seek(t->train, c0);
+}
+
+static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
+    double units;
+    HY_TRY(hy_train_step_units(t, &units));
+    HY_TRY(hy_model_zero_grads(t->m));
+    memset(acc, 0, sizeof *acc);
+    acc->units = units;
+    hy_microbatch mb;
+    for (int k = 0; k < t->accum; k++) {
+        HY_TRY(hy_loader_next(t->train, &mb));
+        if (mb.n_docs == 0 || units <= 0) continue;
+        HY_TRY(t->obj->micro(t->obj->self, t->m, &mb, units, 1, acc));
+    }
+    double lr = hy_schedule_lr(&t->sched, t->step);
+    t->last_lr = lr;
+    const float *g = hy_model_grads(t->m);
+    double norm = units > 0 ? hy_optim_global_norm(g, t->total) : NAN;
+    double loss = units > 0 ? acc->loss_sum / units : NAN;
+    t->last_grad_norm = norm;
+    t->step++;
+    if (!hy_optim_norm_ok(norm) || !isfinite(loss)) {
+        t->bad_in_row++;
+        char msg[256];
+        snprintf(msg, sizeof msg, "step %lld: %s (loss %g, grad norm %g): update skipped (%lld in a row, limit %lld)", (long long)t->step,
+                 units > 0 ? "non-finite loss or gradients" : "no supervised target in the global batch", loss, norm,
+                 (long long)t->bad_in_row, (long long)t->r->train.max_bad_steps);
+        hy_progress_line_message(&t->prog, msg);
+        if (t->bad_in_row >= t->r->train.max_bad_steps)
+            return hy_errorf(HY_ERR_NUMERIC, "stopping: %lld steps in a row had non-finite loss or gradients (train.max_bad_steps); "
+                                             "lower train.lr or check the data", (long long)t->bad_in_row);
+        return HY_OK;
+    }
+    t->bad_in_row = 0;
+    float coef = (float)hy_optim_clip_coef(norm, t->r->train.grad_clip);
+    t->t_adam++;
+    hy_adamw_step(&t->adam, &t->groups, t->t_adam, lr, coef, t->master, g, t->adam_m, t->adam_v);
+    if (!t->master_is_weights) HY_TRY(hy_model_set_weights(t->m, t->master));
+    return HY_OK;
+}
+
+static hy_status hy_train_log(hy_trainer *t, const hy_obj_acc *acc, int force) {
+    t->tokens_since_log += acc->tokens;
+    t->sup_since_log += acc->supervised;
+    if (acc->units > 0) { t->loss_since_log += acc->loss_sum; t->units_since_log += acc->units; }
+    t->steps_since_log++;
+    if (!force && t->step % t->r->log.every != 0) return HY_OK;
+    double now = hy_train_now();
+    hy_train_progress p = {
+        .step = t->step, .total_steps = t->total_steps, .epoch = hy_train_epoch_progress(t),
+        .loss = t->units_since_log > 0 ? t->loss_since_log / t->units_since_log : NAN, .lr = t->last_lr,
+        .grad_norm = t->last_grad_norm, .tokens_per_s = t->tokens_since_log / fmax(now - t->t_log, 1e-9),
+        .tokens = t->tokens_since_log, .supervised_tokens = t->sup_since_log, .elapsed_s = now - t->t_start};
+    p.eta_s = hy_train_eta(p.elapsed_s, t->step - t->step_at_start, t->total_steps - t->step);
+    hy_json *extra = hy_json_object();
+    for (int k = 0; extra && k < t->obj->n_extra; k++)
+        hy_json_set(extra, t->obj->extra_names[k],
+                    hy_metrics_number(t->obj->extra_is_mean[k] && acc->units > 0 ? acc->extra[k] / acc->units : acc->extra[k]));
+    hy_status st = hy_metrics_log_train(t->metrics, &p, extra);
+    hy_json_free(extra);
+    hy_progress_line_update(&t->prog, &p);
+    t->tokens_since_log = t->sup_since_log = t->steps_since_log = 0;
+    t->loss_since_log = t->units_since_log = 0;
+    t->t_log = now;
+    return st;
+}
+
+static void hy_train_free(hy_trainer *t) {
+    hy_metrics_close(t->metrics);
+    hy_train_data_close(t);
+    hy_optim_groups_free(&t->groups);
+    if (!t->master_is_weights) hy_free(t->master);
+    hy_free(t->adam_m);
+    hy_free(t->adam_v);
+    hy_model_free(t->m);
+    if (t->ops) hy_backend_cpu_destroy(t->ops);
+}
+
+static hy_status hy_train_setup(hy_trainer *t) {
+    const hy_recipe *r = t->r;
+    snprintf(t->ckpt_root, sizeof t->ckpt_root, "%s", r->checkpoint.dir);
+    HY_TRY(hy_fs_mkdir_p(t->ckpt_root));
+    HY_TRY(hy_train_setup_model(t));
+    HY_TRY(hy_train_data_open(t));
+    HY_TRY(hy_schedule_init(&t->sched, r->train.schedule, r->train.lr, r->train.min_lr, t->total_steps, r->train.warmup_steps,
+                            r->train.warmup_ratio, r->train.decay_ratio, r->train.decay_shape));
+    if (t->obj->prepare)
+        HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
+    int resumed;
+    HY_TRY(hy_train_ckpt_resume(t, &resumed));
+    HY_TRY(hy_metrics_open(&t->metrics, r->log.metrics, resumed ? t->step : -1));
+    char path[HY_PATH_MAX];
+    HY_TRY(hy_fs_join(path, sizeof path, t->ckpt_root, "recipe.yaml"));
+    return hy_recipe_save(r, path);
+}
+
+static void hy_train_banner(hy_trainer *t) {
+    const hy_config *c = hy_model_config(t->m);
+    char params[32], mem[32];
+    hy_format_count(params, sizeof params, (double)hy_model_params(t->m)->n_params);
+    hy_fmt_bytes(mem, sizeof mem, (double)hy_model_bytes(t->m));
+    fprintf(stderr, "hymba %s: %s parameters (%d layers, hidden %d) on %s, %s of model memory\n", t->obj->name, params, c->num_layers,
+            c->hidden_size, t->ops->name, mem);
+    fprintf(stderr, "hymba %s: %lld steps of %d micro-batch(es) x %d tokens, lr %.3g (%s), checkpoints in %s\n", t->obj->name,
+            (long long)t->total_steps, t->accum, t->budget, t->r->train.lr, hy_sched_kind_name(t->r->train.schedule), t->ckpt_root);
+}
+
+static hy_status hy_train_loop(hy_trainer *t, char *last_ckpt, size_t n) {
+    const hy_recipe *r = t->r;
+    hy_obj_acc acc;
+    t->t_start = t->t_log = hy_train_now();
+    t->step_at_start = t->step;
+    int saved_at_end = 0;
+    while (t->step < t->total_steps) {
+        HY_TRY(hy_train_step(t, &acc));
+        int last = t->step == t->total_steps;
+        HY_TRY(hy_train_log(t, &acc, last));
+        if (r->train.eval_every > 0 && t->step % r->train.eval_every == 0 && !last) HY_TRY(hy_train_eval(t));
+        int stop = hy_train_stop_requested();
+        if (last || stop || (r->checkpoint.every > 0 && t->step % r->checkpoint.every == 0)) {
+            HY_TRY(hy_train_ckpt_save(t, last_ckpt, n));
+            saved_at_end = last;
+        }
+        if (stop && !last) {
+            hy_progress_line_finish(&t->prog);
+            return hy_errorf(HY_ERR_INTERRUPTED, "stopped by a signal after step %lld of %lld; checkpoint saved in %s; run the same "
+                                                 "command again to resume (checkpoint.resume: auto)", (long long)t->step,
+                             (long long)t->total_steps, last_ckpt);
+        }
+    }
+    if (!saved_at_end && t->step_at_start == t->step) {
+        /* resumed from the final checkpoint: nothing left to do */
+        hy_fs_ckpt_list l;
+        HY_TRY(hy_fs_list_checkpoints(t->ckpt_root, "step-", &l));
+        if (l.count) hy_fs_join(last_ckpt, n, t->ckpt_root, l.items[l.count - 1].name);
+        hy_fs_ckpt_list_free(&l);
+    }
+    HY_TRY(hy_train_eval(t));
+    hy_progress_line_finish(&t->prog);
+    return HY_OK;
+}
+
+hy_status hy_train_run(const hy_recipe *r, hy_objective *obj, char **final_dir) {
+    hy_trainer t;
+    memset(&t, 0, sizeof t);
+    t.r = r;
+    t.obj = obj;
+    t.model_dir = r->model.path;
+    hy_progress_line_init(&t.prog, stderr);
+    hy_train_signals_install();
+    char last[HY_PATH_MAX] = "";
+    hy_status st = hy_train_setup(&t);
+    if (!st) {
+        hy_train_banner(&t);
+        st = hy_train_loop(&t, last, sizeof last);
+    }
+    if (!st || st == HY_ERR_INTERRUPTED) {
+        double secs = hy_train_now() - t.t_start;
+        char d[32];
+        if (!st) fprintf(stderr, "hymba %s: done: %lld steps in %s; final checkpoint %s\n", obj->name, (long long)t.step,
+                         hy_format_duration(d, sizeof d, secs), last);
+    }
+    if (!st && final_dir) {
+        *final_dir = strdup(last);
+        if (!*final_dir) st = hy_errorf(HY_ERR_OOM, "out of memory");
+    }
+    hy_train_free(&t);
+    return st;
+}

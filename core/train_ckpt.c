@@ -1,0 +1,180 @@
+/* train_ckpt.c — training checkpoints: DIR/step-NNNNNN, published atomically.
+ *
+ * Contents: the Hugging Face model (config.json, model.safetensors, tokenizer
+ * and generation files copied from the stage's model) so any checkpoint can be
+ * used as a model directly, plus the exact training state:
+ *   trainer_state.safetensors  master [total] F32, adam_m, adam_v (flat layout)
+ *   trainer_state.json         format, version, step, updates, bad-step run,
+ *                              loader cursor, total steps, parameter layout size
+ *   recipe.yaml                the resolved recipe
+ * Resume restores all of it, so the continued run is bitwise identical. */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/checkpoint.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/safetensors.h"
+#include "train_internal.h"
+
+enum { HY_TRAIN_STATE_VERSION = 1 };
+static const char *const hy_model_files[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                                              "added_tokens.json", "generation_config.json"};
+
+static hy_status hy_copy_model_files(const char *src_dir, const char *dst_dir) {
+    char a[HY_PATH_MAX], b[HY_PATH_MAX];
+    for (size_t i = 0; i < HY_ARRAY_LEN(hy_model_files); i++) {
+        HY_TRY(hy_fs_join(a, sizeof a, src_dir, hy_model_files[i]));
+        if (!hy_fs_exists(a)) continue;
+        HY_TRY(hy_fs_join(b, sizeof b, dst_dir, hy_model_files[i]));
+        HY_TRY(hy_fs_copy_file(a, b));
+    }
+    return HY_OK;
+}
+
+static hy_status hy_write_state_json(hy_trainer *t, const char *dir) {
+    hy_cursor c = hy_loader_tell(t->train);
+    hy_json *j = hy_json_object(), *cur = hy_json_object();
+    hy_status st = (!j || !cur) ? hy_errorf(HY_ERR_OOM, "out of memory") : HY_OK;
+    if (!st) st = hy_json_set(j, "format", hy_json_string("hymba-trainer-state"));
+    if (!st) st = hy_json_set(j, "version", hy_json_integer(HY_TRAIN_STATE_VERSION));
+    if (!st) st = hy_json_set(j, "objective", hy_json_string(t->obj->name));
+    if (!st) st = hy_json_set(j, "step", hy_json_integer(t->step));
+    if (!st) st = hy_json_set(j, "updates", hy_json_integer(t->t_adam));
+    if (!st) st = hy_json_set(j, "bad_steps_in_row", hy_json_integer(t->bad_in_row));
+    if (!st) st = hy_json_set(j, "total_steps", hy_json_integer(t->total_steps));
+    if (!st) st = hy_json_set(j, "param_elements", hy_json_integer((int64_t)t->total));
+    if (!st) st = hy_json_set(cur, "epoch", hy_json_integer(c.epoch));
+    if (!st) st = hy_json_set(cur, "index", hy_json_integer(c.index));
+    if (!st) { st = hy_json_set(j, "cursor", cur); cur = NULL; }
+    char path[HY_PATH_MAX];
+    if (!st) st = hy_fs_join(path, sizeof path, dir, "trainer_state.json");
+    if (!st) st = hy_json_save_file(j, path, HY_JSON_INDENT);
+    hy_json_free(cur);
+    hy_json_free(j);
+    return st;
+}
+
+static hy_status hy_save_into(hy_trainer *t, const char *dir) {
+    const hy_param_table *pt = hy_model_params(t->m);
+    char path[HY_PATH_MAX], src[HY_PATH_MAX];
+    hy_dtype dt = t->r->model.dtype == HY_RECIPE_DTYPE_FP32 ? HY_DTYPE_F32
+                  : t->r->model.dtype == HY_RECIPE_DTYPE_BF16 ? HY_DTYPE_BF16
+                  : t->ops->act_dtype;
+    HY_TRY(hy_ckpt_save_weights(dir, pt, t->master, dt, (size_t)5 << 30));
+    HY_TRY(hy_fs_join(src, sizeof src, t->model_dir, "config.json"));
+    HY_TRY(hy_fs_join(path, sizeof path, dir, "config.json"));
+    HY_TRY(hy_config_save(src, hy_model_config(t->m), path, dt == HY_DTYPE_F32 ? "float32" : "bfloat16"));
+    HY_TRY(hy_copy_model_files(t->model_dir, dir));
+    hy_st_entry e[3] = {
+        {.name = "master", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = t->master},
+        {.name = "adam_m", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = t->adam_m},
+        {.name = "adam_v", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = t->adam_v},
+    };
+    HY_TRY(hy_fs_join(path, sizeof path, dir, "trainer_state.safetensors"));
+    const char *meta[] = {"format", "hymba-trainer-state"};
+    HY_TRY(hy_st_write(path, e, 3, meta, 1));
+    HY_TRY(hy_write_state_json(t, dir));
+    HY_TRY(hy_fs_join(path, sizeof path, dir, "recipe.yaml"));
+    return hy_recipe_save(t->r, path);
+}
+
+hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n) {
+    char name[64], final_dir[HY_PATH_MAX];
+    snprintf(name, sizeof name, "step-%06lld", (long long)t->step);
+    HY_TRY(hy_fs_join(final_dir, sizeof final_dir, t->ckpt_root, name));
+    hy_fs_publish p;
+    HY_TRY(hy_fs_publish_begin(&p, final_dir));
+    hy_status st = hy_save_into(t, p.tmp_path);
+    if (st) {
+        hy_fs_publish_abort(&p);
+        hy_error_context("saving checkpoint %s", final_dir);
+        return st;
+    }
+    HY_TRY(hy_fs_publish_commit(&p));
+    if (t->r->checkpoint.keep_last > 0) HY_TRY(hy_fs_prune_checkpoints(t->ckpt_root, "step-", (int)t->r->checkpoint.keep_last, NULL));
+    if (out_dir) snprintf(out_dir, n, "%s", final_dir);
+    return HY_OK;
+}
+
+static hy_status hy_read_state_json(hy_trainer *t, const char *dir, hy_cursor *c) {
+    char path[HY_PATH_MAX];
+    HY_TRY(hy_fs_join(path, sizeof path, dir, "trainer_state.json"));
+    hy_json *j;
+    HY_TRY(hy_json_load_file(&j, path));
+    hy_status st = HY_OK;
+    const char *fmt = hy_json_str(hy_json_get(j, "format"));
+    if (!fmt || strcmp(fmt, "hymba-trainer-state"))
+        st = hy_errorf(HY_ERR_FORMAT, "%s: not a hymba trainer state (format \"%s\")", path, fmt ? fmt : "");
+    else if (hy_json_int(hy_json_get(j, "version")) != HY_TRAIN_STATE_VERSION)
+        st = hy_errorf(HY_ERR_MISMATCH, "%s: trainer state version %lld, this hymba reads version %d", path,
+                       (long long)hy_json_int(hy_json_get(j, "version")), HY_TRAIN_STATE_VERSION);
+    else if ((size_t)hy_json_int(hy_json_get(j, "param_elements")) != t->total)
+        st = hy_errorf(HY_ERR_MISMATCH, "%s: made for a model with %lld parameter elements, this one has %zu (different config?)", path,
+                       (long long)hy_json_int(hy_json_get(j, "param_elements")), t->total);
+    else {
+        const char *obj = hy_json_str(hy_json_get(j, "objective"));
+        if (!obj || strcmp(obj, t->obj->name))
+            st = hy_errorf(HY_ERR_MISMATCH, "%s: a %s checkpoint cannot resume a %s stage", path, obj ? obj : "?", t->obj->name);
+    }
+    if (!st) {
+        t->step = hy_json_int(hy_json_get(j, "step"));
+        t->t_adam = hy_json_int(hy_json_get(j, "updates"));
+        t->bad_in_row = hy_json_int(hy_json_get(j, "bad_steps_in_row"));
+        hy_json *cur = hy_json_get(j, "cursor");
+        c->epoch = hy_json_int(hy_json_get(cur, "epoch"));
+        c->index = hy_json_int(hy_json_get(cur, "index"));
+    }
+    hy_json_free(j);
+    return st;
+}
+
+static hy_status hy_load_from(hy_trainer *t, const char *dir) {
+    hy_cursor c;
+    HY_TRY(hy_read_state_json(t, dir, &c));
+    char path[HY_PATH_MAX];
+    HY_TRY(hy_fs_join(path, sizeof path, dir, "trainer_state.safetensors"));
+    hy_st_file *f;
+    HY_TRY(hy_st_open(&f, path));
+    hy_status st = HY_OK;
+    const char *names[3] = {"master", "adam_m", "adam_v"};
+    float *dst[3] = {t->master, t->adam_m, t->adam_v};
+    for (int i = 0; i < 3 && !st; i++) {
+        const hy_st_tensor *x = hy_st_find(f, names[i]);
+        if (!x || x->dtype != HY_DTYPE_F32 || x->numel != t->total)
+            st = hy_errorf(HY_ERR_FORMAT, "%s: tensor '%s' missing or not F32 [%zu]", path, names[i], t->total);
+        else st = hy_st_to_f32(x, dst[i]);
+    }
+    hy_st_close(f);
+    HY_TRY(st);
+    if (!t->master_is_weights) HY_TRY(hy_model_set_weights(t->m, t->master));
+    return hy_loader_seek(t->train, c);
+}
+
+hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed) {
+    const hy_recipe_checkpoint *ck = &t->r->checkpoint;
+    *resumed = 0;
+    char dir[HY_PATH_MAX];
+    if (ck->resume == HY_RESUME_NEVER) return HY_OK;
+    if (ck->resume == HY_RESUME_PATH) snprintf(dir, sizeof dir, "%s", ck->resume_path);
+    else {
+        HY_TRY(hy_fs_remove_stale(t->ckpt_root, NULL));
+        hy_fs_ckpt_list l;
+        HY_TRY(hy_fs_list_checkpoints(t->ckpt_root, "step-", &l));
+        if (l.count == 0) {
+            hy_fs_ckpt_list_free(&l);
+            return HY_OK;
+        }
+        hy_status st = hy_fs_join(dir, sizeof dir, t->ckpt_root, l.items[l.count - 1].name);
+        hy_fs_ckpt_list_free(&l);
+        HY_TRY(st);
+    }
+    hy_status st = hy_load_from(t, dir);
+    if (st) {
+        hy_error_context("resuming from %s", dir);
+        return st;
+    }
+    *resumed = 1;
+    hy_log_info("resumed from %s (step %lld of %lld)", dir, (long long)t->step, (long long)t->total_steps);
+    return HY_OK;
+}
