@@ -17,14 +17,18 @@
  *
  * Speed.  Characters map to ids through a direct table for the BMP (spaces map
  * to "▁" there, which *is* the normalizer).  Merges live in an open-addressing
- * table keyed by the (left id, right id) pair.  When no vocabulary piece has a
- * "▁" after a non-"▁" character (checked at load; true for Llama-style
- * vocabularies), no merge can cross the boundary before a "▁" that follows a
- * non-"▁" symbol, so the piece is cut there into words that are merged
- * independently — the result is identical because BPE priorities only compare
- * merges inside a word that can interact.  Short words use an O(m²) scan over
- * cached pair ranks; long words (or every piece when the property fails) use a
- * binary heap with lazy invalidation, O(m log m).
+ * table keyed by the (left id, right id) pair.  Every symbol BPE ever forms is
+ * a vocabulary piece made of consecutive characters, so where two adjacent
+ * characters occur adjacent in no piece, or next to a byte-fallback token
+ * (byte tokens never merge, checked at load), no token can span the boundary:
+ * the piece is cut there into words merged independently, which gives the same
+ * result because merges on the two sides never interact (for this vocabulary
+ * the cuts fall before every "▁" that follows another character, around
+ * newlines and most punctuation).  A word that is itself a piece which BPE
+ * rebuilds from its own characters (precomputed per piece at load) is one
+ * token without merging.  Other short words use an O(m²) scan over cached pair
+ * ranks; long words (and every piece with the fast paths off) use a binary
+ * heap with lazy invalidation, O(m log m).
  *
  * Thread safety: a loaded tokenizer is immutable; encode/decode may run from
  * many threads at once (all scratch is per call). */
@@ -85,14 +89,31 @@ int32_t hy_tok_vocab_find(const hy_tokenizer *t, const char *s, size_t n) {
     }
 }
 
-/* The merge of (l, r), or NULL. */
-static inline const hy_merge_slot *tok_merge_find(const hy_tokenizer *t, int32_t l, int32_t r) {
+/* The merge of (l, r): 1 with its rank and merged id, or 0.  The compact
+ * table (8-byte slots, half the cache footprint) when the load built one. */
+static inline int tok_merge(const hy_tokenizer *t, int32_t l, int32_t r, uint32_t *rank, int32_t *id) {
     uint64_t key = hy_tok_pair_key(l, r);
     uint32_t mask = (1u << t->merge_bits) - 1;
+    if (t->merge16) {
+        uint32_t k32 = (uint32_t)(key >> 16) | (uint32_t)(key & 0xFFFF);
+        for (uint32_t h = hy_tok_pair_slot(t, key);; h = (h + 1) & mask) {
+            uint64_t m = t->merge16[h];
+            if ((uint32_t)(m >> 32) == k32) {
+                *rank = (uint32_t)(m >> 16) & 0xFFFF;
+                *id = (int32_t)(m & 0xFFFF);
+                return 1;
+            }
+            if (!m) return 0;
+        }
+    }
     for (uint32_t h = hy_tok_pair_slot(t, key);; h = (h + 1) & mask) {
         const hy_merge_slot *m = &t->merge[h];
-        if (m->key == key) return m;
-        if (!m->key) return NULL;
+        if (m->key == key) {
+            *rank = m->rank;
+            *id = m->id;
+            return 1;
+        }
+        if (!m->key) return 0;
     }
 }
 
@@ -133,11 +154,8 @@ typedef struct { int32_t id; uint32_t start, end; } hy_sym;
 static size_t tok_bpe_small(const hy_tokenizer *t, hy_sym *s, size_t n) {
     uint32_t rank[HY_TOK_SMALL_WORD];
     int32_t nid[HY_TOK_SMALL_WORD];
-    for (size_t i = 0; i + 1 < n; i++) {
-        const hy_merge_slot *m = tok_merge_find(t, s[i].id, s[i + 1].id);
-        rank[i] = m ? m->rank : UINT32_MAX;
-        nid[i] = m ? m->id : -1;
-    }
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!tok_merge(t, s[i].id, s[i + 1].id, &rank[i], &nid[i])) rank[i] = UINT32_MAX;
     while (n > 1) {
         size_t best = 0;
         for (size_t i = 1; i + 1 < n; i++)
@@ -145,15 +163,14 @@ static size_t tok_bpe_small(const hy_tokenizer *t, hy_sym *s, size_t n) {
         if (rank[best] == UINT32_MAX) break;
         s[best].id = nid[best];
         s[best].end = s[best + 1].end;
-        memmove(s + best + 1, s + best + 2, (n - best - 2) * sizeof *s);
-        memmove(rank + best, rank + best + 1, (n - best - 2) * sizeof *rank);
-        memmove(nid + best, nid + best + 1, (n - best - 2) * sizeof *nid);
-        n--;
-        for (size_t i = best ? best - 1 : 0; i <= best && i + 1 < n; i++) {
-            const hy_merge_slot *m = tok_merge_find(t, s[i].id, s[i + 1].id);
-            rank[i] = m ? m->rank : UINT32_MAX;
-            nid[i] = m ? m->id : -1;
+        for (size_t i = best + 1; i + 1 < n; i++) s[i] = s[i + 1]; /* short: a loop beats a memmove call */
+        for (size_t i = best; i + 2 < n; i++) {
+            rank[i] = rank[i + 1];
+            nid[i] = nid[i + 1];
         }
+        n--;
+        for (size_t i = best ? best - 1 : 0; i <= best && i + 1 < n; i++)
+            if (!tok_merge(t, s[i].id, s[i + 1].id, &rank[i], &nid[i])) rank[i] = UINT32_MAX;
     }
     return n;
 }
@@ -185,9 +202,9 @@ static hy_cand tok_heap_pop(hy_cand *h, size_t *n) {
 }
 
 static void tok_heap_offer(const hy_tokenizer *t, const hy_sym *s, hy_cand *h, size_t *nh, int32_t l, int32_t r) {
-    if (l < 0 || r < 0) return;
-    const hy_merge_slot *m = tok_merge_find(t, s[l].id, s[r].id);
-    if (m) tok_heap_push(h, nh, (hy_cand){m->rank, (uint32_t)l, m->id});
+    uint32_t rank;
+    int32_t id;
+    if (l >= 0 && r >= 0 && tok_merge(t, s[l].id, s[r].id, &rank, &id)) tok_heap_push(h, nh, (hy_cand){rank, (uint32_t)l, id});
 }
 
 /* O(m log m) merge loop: symbols stay in place in a doubly linked list; stale
@@ -207,9 +224,10 @@ static hy_status tok_bpe_heap(const hy_tokenizer *t, hy_sym *s, size_t *np) {
         hy_cand c = tok_heap_pop(heap, &nh);
         int32_t l = (int32_t)c.pos, r = next[l];
         if (s[l].id < 0 || r < 0) continue;
-        const hy_merge_slot *m = tok_merge_find(t, s[l].id, s[r].id);
-        if (!m || m->id != c.id || m->rank != c.rank) continue; /* stale */
-        s[l].id = m->id;
+        uint32_t rank;
+        int32_t id;
+        if (!tok_merge(t, s[l].id, s[r].id, &rank, &id) || id != c.id || rank != c.rank) continue; /* stale */
+        s[l].id = id;
         s[l].end = s[r].end;
         s[r].id = -1;
         next[l] = next[r];
@@ -227,33 +245,64 @@ static hy_status tok_bpe_heap(const hy_tokenizer *t, hy_sym *s, size_t *np) {
 
 /* ---------------------------------------------------------------- encode */
 
+static const uint8_t k_space_bytes[3] = {0xE2, 0x96, 0x81}; /* "▁" */
+
+/* A word being collected: its symbols, and its normalized text (spaces as
+ * "▁") for the whole-piece shortcut while it is short enough. */
 typedef struct {
     hy_sym *s;
     size_t n, cap;
+    size_t nkey; /* > HY_TOK_KEY_MAX: too long for the shortcut */
+    char key[HY_TOK_KEY_MAX];
     hy_sym local[256];
 } hy_word;
 
-static hy_status tok_word_push(hy_word *w, int32_t id, uint32_t a, uint32_t b) {
-    if (w->n == w->cap) {
-        size_t cap = w->cap * 2;
-        hy_sym *s;
-        HY_TRY(hy_malloc((void **)&s, cap * sizeof *s, 0, "BPE word"));
-        memcpy(s, w->s, w->n * sizeof *s);
-        if (w->s != w->local) hy_free(w->s);
-        w->s = s;
-        w->cap = cap;
-    }
+static hy_status tok_word_grow(hy_word *w) {
+    size_t cap = w->cap * 2;
+    hy_sym *s;
+    HY_TRY(hy_malloc((void **)&s, cap * sizeof *s, 0, "BPE word"));
+    memcpy(s, w->s, w->n * sizeof *s);
+    if (w->s != w->local) hy_free(w->s);
+    w->s = s;
+    w->cap = cap;
+    return HY_OK;
+}
+
+static inline hy_status tok_word_push(hy_word *w, int32_t id, uint32_t a, uint32_t b) {
+    if (w->n == w->cap) HY_TRY(tok_word_grow(w));
     w->s[w->n++] = (hy_sym){id, a, b};
+    return HY_OK;
+}
+
+static inline void tok_word_key(hy_word *w, const uint8_t *bytes, size_t n) {
+    if (w->nkey + n <= HY_TOK_KEY_MAX)
+        for (size_t i = 0; i < n; i++) w->key[w->nkey + i] = (char)bytes[i];
+    w->nkey += n;
+}
+
+/* Merge the collected word's symbols in place; the count goes to *n. */
+static hy_status tok_word_merge(const hy_tokenizer *t, hy_word *w, size_t *n) {
+    *n = w->n;
+    if (*n < 2) return HY_OK;
+    if (t->fast && *n > 2 && w->nkey <= HY_TOK_KEY_MAX) {
+        /* the whole word is a piece that BPE on its characters reproduces
+         * (for two symbols the one merge lookup is cheaper) */
+        int32_t id = hy_tok_vocab_find(t, w->key, w->nkey);
+        if (id >= 0 && t->whole[id]) {
+            w->s[0] = (hy_sym){id, w->s[0].start, w->s[*n - 1].end};
+            *n = 1;
+            return HY_OK;
+        }
+    }
+    if (t->fast && *n <= HY_TOK_SMALL_WORD) *n = tok_bpe_small(t, w->s, *n);
+    else HY_TRY(tok_bpe_heap(t, w->s, n));
     return HY_OK;
 }
 
 /* Merge the collected word and append it to `out`. */
 static hy_status tok_word_flush(const hy_tokenizer *t, hy_word *w, hy_tokens *out) {
-    size_t n = w->n;
-    if (n > 1) {
-        if (t->fast && n <= HY_TOK_SMALL_WORD) n = tok_bpe_small(t, w->s, n);
-        else HY_TRY(tok_bpe_heap(t, w->s, &n));
-    }
+    size_t n;
+    HY_TRY(tok_word_merge(t, w, &n));
     HY_TRY(tok_reserve(out, n));
     for (size_t i = 0; i < n; i++) {
         out->ids[out->n] = w->s[i].id;
@@ -262,6 +311,7 @@ static hy_status tok_word_flush(const hy_tokenizer *t, hy_word *w, hy_tokens *ou
         out->n++;
     }
     w->n = 0;
+    w->nkey = 0;
     return HY_OK;
 }
 
@@ -276,26 +326,72 @@ static inline int32_t tok_char_id(const hy_tokenizer *t, const uint8_t *s, size_
     return cp < 0x10000 ? t->bmp_id[cp] : hy_tok_vocab_find(t, (const char *)s, k);
 }
 
-/* Normalize and encode one piece text[a..b) that holds no added token. */
-static hy_status tok_encode_piece(const hy_tokenizer *t, const char *text, size_t a, size_t b, hy_tokens *out) {
-    hy_word w = {.n = 0, .cap = HY_ARRAY_LEN(w.local)};
-    w.s = w.local;
-    hy_status st = tok_word_push(&w, t->space_id, (uint32_t)a, (uint32_t)a); /* the prepended ▁ */
+/* Push the characters of s[a..b) onto w (spans relative to s; no prepended
+ * ▁).  With `split`, the word collected so far is flushed to `out` wherever
+ * no token can span the boundary: next to a byte-fallback symbol, or between
+ * two characters that are adjacent in no piece.  *prev / *cprev: the previous
+ * character's piece id (−1 for bytes) and small index, updated. */
+static hy_status tok_push_chars(const hy_tokenizer *t, const char *text, size_t a, size_t b, hy_word *w, int split, int32_t *prev,
+                                int *cprev, hy_tokens *out) {
     const uint8_t *s = (const uint8_t *)text;
+    hy_status st = HY_OK;
     for (size_t i = a; i < b && st == HY_OK;) {
         size_t clen;
-        int32_t id = tok_char_id(t, s + i, b - i, &clen);
+        int32_t id;
+        int cidx;
+        if (s[i] < 0x80) {
+            clen = 1;
+            id = t->bmp_id[s[i]];
+            cidx = s[i] == ' ' ? 128 : s[i];
+        } else {
+            id = tok_char_id(t, s + i, b - i, &clen);
+            cidx = id == t->space_id ? 128 : -1;
+        }
         uint32_t cs = (uint32_t)i, ce = (uint32_t)(i + clen);
-        if (id == t->space_id && t->split_words && t->fast && w.n && w.s[w.n - 1].id != t->space_id)
-            st = tok_word_flush(t, &w, out);
+        if (split && w->n && (id < 0 || *prev < 0 || !hy_tok_joinable(t, *prev, *cprev, id, cidx))) st = tok_word_flush(t, w, out);
         if (st != HY_OK) break;
-        if (id >= 0) st = tok_word_push(&w, id, cs, ce);
+        *prev = id;
+        *cprev = cidx;
+        if (id == t->space_id) tok_word_key(w, k_space_bytes, 3);
+        else tok_word_key(w, s + i, clen);
+        if (id >= 0) st = tok_word_push(w, id, cs, ce);
         else
-            for (size_t k = 0; k < clen && st == HY_OK; k++) st = tok_word_push(&w, t->byte_id[s[i + k]], cs, ce);
+            for (size_t k = 0; k < clen && st == HY_OK; k++) st = tok_word_push(w, t->byte_id[s[i + k]], cs, ce);
         i += clen;
     }
+    return st;
+}
+
+/* Normalize and encode one piece text[a..b) that holds no added token. */
+static hy_status tok_encode_piece(const hy_tokenizer *t, const char *text, size_t a, size_t b, hy_tokens *out) {
+    hy_word w = {.n = 0, .cap = HY_ARRAY_LEN(w.local), .nkey = 0};
+    w.s = w.local;
+    hy_status st = tok_word_push(&w, t->space_id, (uint32_t)a, (uint32_t)a); /* the prepended ▁ */
+    tok_word_key(&w, k_space_bytes, 3);
+    int32_t prev = t->space_id;
+    int cprev = 128;
+    if (st == HY_OK) st = tok_push_chars(t, text, a, b, &w, t->split_words && t->fast, &prev, &cprev, out);
     if (st == HY_OK) st = tok_word_flush(t, &w, out);
     if (w.s != w.local) hy_free(w.s);
+    return st;
+}
+
+hy_status hy_tok_build_whole(hy_tokenizer *t) {
+    hy_status st = HY_OK;
+    for (int32_t id = 0; id < t->n_ids && st == HY_OK; id++) {
+        t->whole[id] = 0;
+        if (!t->piece[id] || hy_tok_vocab_find(t, t->piece[id], t->piece_len[id]) != id) continue;
+        hy_word w = {.n = 0, .cap = HY_ARRAY_LEN(w.local), .nkey = 0};
+        w.s = w.local;
+        size_t n = 0;
+        int32_t prev = -1;
+        int cprev = -1;
+        st = tok_push_chars(t, t->piece[id], 0, t->piece_len[id], &w, 0, &prev, &cprev, NULL);
+        if (st == HY_OK && w.n > 1 && w.n <= HY_TOK_SMALL_WORD) n = tok_bpe_small(t, w.s, w.n);
+        else if (st == HY_OK && w.n > 1) st = tok_bpe_heap(t, w.s, &n);
+        t->whole[id] = (uint8_t)(st == HY_OK && n == 1 && w.s[0].id == id);
+        if (w.s != w.local) hy_free(w.s);
+    }
     return st;
 }
 

@@ -166,6 +166,7 @@ static hy_status tok_alloc_tables(hy_tokenizer *t, const hy_json *vocab, const h
     HY_TRY(hy_malloc((void **)&t->piece_len, n * sizeof *t->piece_len, 1, "tokenizer piece table"));
     HY_TRY(hy_malloc((void **)&t->byte_of, n * sizeof *t->byte_of, 0, "tokenizer byte table"));
     HY_TRY(hy_malloc((void **)&t->special, n, 1, "tokenizer special table"));
+    HY_TRY(hy_malloc((void **)&t->whole, n, 1, "tokenizer whole-piece table"));
     HY_TRY(hy_malloc((void **)&t->vocab_slot, slots * sizeof *t->vocab_slot, 0, "tokenizer vocabulary"));
     HY_TRY(hy_malloc((void **)&t->bmp_id, 65536 * sizeof *t->bmp_id, 0, "tokenizer character table"));
     HY_TRY(hy_malloc((void **)&t->added, (hy_json_len(added) + 1) * sizeof *t->added, 1, "added tokens"));
@@ -267,6 +268,13 @@ static hy_status tok_load_merges(hy_tokenizer *t, const hy_json *merges, const c
         while (t->merge[h].key && t->merge[h].key != key) h = (h + 1) & mask;
         t->merge[h] = (hy_merge_slot){key, (uint32_t)i, c}; /* a repeated pair keeps its last rank */
     }
+    if (t->n_ids >= 65535 || n > 65536) return HY_OK;
+    /* the compact copy, same slot positions (same hash, same probing) */
+    HY_TRY(hy_malloc((void **)&t->merge16, ((size_t)mask + 1) * sizeof *t->merge16, 1, "tokenizer merges (compact)"));
+    for (uint32_t h = 0; h <= mask; h++) {
+        const hy_merge_slot *m = &t->merge[h];
+        if (m->key) t->merge16[h] = (m->key >> 16 << 32) | (m->key & 0xFFFF) << 32 | (uint64_t)m->rank << 16 | (uint64_t)m->id;
+    }
     return HY_OK;
 }
 
@@ -278,7 +286,6 @@ static int tok_hex(uint8_t c) {
 
 static hy_status tok_build_tables(hy_tokenizer *t, const char *path) {
     for (int i = 0; i < 65536; i++) t->bmp_id[i] = -1;
-    t->split_words = 1;
     for (int32_t id = 0; id < t->n_ids; id++) {
         const uint8_t *p = (const uint8_t *)t->piece[id];
         size_t n = t->piece_len[id];
@@ -289,14 +296,6 @@ static hy_status tok_build_tables(hy_tokenizer *t, const char *path) {
         if (hy_tok_vocab_find(t, (const char *)p, n) != id) continue; /* an added-only token */
         uint32_t cp;
         if (n && hy_tok_utf8_next(p, n, &cp) == n && cp < 0x10000) t->bmp_id[cp] = id;
-        /* word splitting needs: no "▁" after a non-"▁" character in any piece */
-        int seen_other = 0;
-        for (size_t i = 0; i < n;) {
-            int sp = i + 3 <= n && !memcmp(p + i, "\xE2\x96\x81", 3);
-            if (sp && seen_other) t->split_words = 0;
-            seen_other |= !sp;
-            i += sp ? 3 : 1;
-        }
     }
     t->space_id = hy_tok_vocab_find(t, "\xE2\x96\x81", 3);
     if (t->space_id < 0) return tok_unsupported(path, "model.vocab", "a piece \"▁\"");
@@ -306,6 +305,55 @@ static hy_status tok_build_tables(hy_tokenizer *t, const char *path) {
         snprintf(name, sizeof name, "<0x%02X>", b);
         t->byte_id[b] = hy_tok_vocab_find(t, name, 6);
         if (t->byte_id[b] < 0) return tok_unsupported(path, "model.vocab", "all 256 byte-fallback pieces <0x00>…<0xFF>");
+    }
+    return HY_OK;
+}
+
+/* Small index of a character for the pair bit matrix, −1 if none. */
+static int tok_cidx(const hy_tokenizer *t, uint32_t cp, int32_t id) {
+    return cp < 128 && cp != ' ' ? (int)cp : id == t->space_id ? 128 : -1;
+}
+
+static void tok_pair_add(hy_tokenizer *t, int32_t a, int ca, int32_t b, int cb) {
+    if (ca >= 0 && cb >= 0) t->ascii_pair[ca][cb >> 6] |= 1ull << (cb & 63);
+    uint64_t key = hy_tok_pair_key(a, b);
+    uint32_t mask = (1u << t->pair_bits) - 1;
+    uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - t->pair_bits));
+    while (t->pair_set[h] && t->pair_set[h] != key) h = (h + 1) & mask;
+    t->pair_set[h] = key;
+}
+
+/* Joinable character pairs (see tokenizer_internal.h).  Word splitting needs
+ * byte tokens never to merge; then a piece with a character that is not
+ * itself a piece can never be produced and contributes no pairs. */
+static hy_status tok_build_pairs(hy_tokenizer *t) {
+    size_t total = 0;
+    t->split_words = 1;
+    for (uint32_t i = 0; i < (1u << t->merge_bits); i++) {
+        uint64_t k = t->merge[i].key;
+        int32_t l = (int32_t)(k >> 32) - 1, r = (int32_t)(k & 0xFFFFFFFFu) - 1;
+        if (k && (t->byte_of[l] >= 0 || t->byte_of[r] >= 0)) t->split_words = 0;
+    }
+    for (int32_t id = 0; id < t->n_ids; id++) total += t->piece[id] ? t->piece_len[id] : 0;
+    t->pair_bits = 4;
+    while ((1ull << t->pair_bits) < 2 * total + 2) t->pair_bits++;
+    HY_TRY(hy_malloc((void **)&t->pair_set, ((size_t)1 << t->pair_bits) * sizeof *t->pair_set, 1, "tokenizer pair set"));
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        const uint8_t *p = (const uint8_t *)t->piece[id];
+        size_t n = t->piece_len[id], k;
+        if (!p || hy_tok_vocab_find(t, (const char *)p, n) != id) continue;
+        int32_t prev = -1;
+        int cprev = -1;
+        for (size_t i = 0; i < n; i += k) {
+            uint32_t cp;
+            k = hy_tok_utf8_next(p + i, n - i, &cp);
+            int32_t c = k ? hy_tok_vocab_find(t, (const char *)p + i, k) : -1;
+            if (c < 0) break; /* not producible */
+            int cc = tok_cidx(t, cp, c);
+            if (prev >= 0) tok_pair_add(t, prev, cprev, c, cc);
+            prev = c;
+            cprev = cc;
+        }
     }
     return HY_OK;
 }
@@ -340,6 +388,8 @@ static hy_status tok_build(hy_tokenizer *t, const hy_json *root, const hy_json *
     HY_TRY(tok_fill_added(t, added, used, path));
     HY_TRY(tok_load_merges(t, hy_json_get(model, "merges"), path));
     HY_TRY(tok_build_tables(t, path));
+    HY_TRY(tok_build_pairs(t));
+    HY_TRY(hy_tok_build_whole(t));
     t->bos = tok_special_id(t, cfg, "bos_token", "<s>");
     t->eos = tok_special_id(t, cfg, "eos_token", "</s>");
     return HY_OK;
@@ -382,8 +432,11 @@ void hy_tok_free(hy_tokenizer *t) {
     hy_free(t->piece_len);
     hy_free(t->byte_of);
     hy_free(t->special);
+    hy_free(t->whole);
+    hy_free(t->pair_set);
     hy_free(t->vocab_slot);
     hy_free(t->merge);
+    hy_free(t->merge16);
     hy_free(t->bmp_id);
     hy_free(t->added);
     hy_free(t);

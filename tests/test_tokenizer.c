@@ -107,7 +107,7 @@ HY_TEST(tok_load_facts) {
     HY_EXPECT(hy_tok_piece(t, 32001) == NULL && hy_tok_piece(t, -1) == NULL);
     HY_EXPECT(hy_tok_is_special(t, 0) && hy_tok_is_special(t, 1) && hy_tok_is_special(t, 2) && hy_tok_is_special(t, 32000));
     HY_EXPECT(!hy_tok_is_special(t, 3) && !hy_tok_is_special(t, 29871));
-    HY_EXPECT(t->split_words == 1); /* the vocabulary property the word-splitting fast path relies on */
+    HY_EXPECT(t->split_words == 1); /* byte tokens never merge: the word-splitting fast path is on */
     /* spec §13.1: byte tokens never merge, digits and "\n" never merge with anything */
     size_t byte_merges = 0;
     for (uint32_t i = 0; i < (1u << t->merge_bits); i++) {
