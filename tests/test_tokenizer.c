@@ -361,4 +361,40 @@ HY_TEST(tok_threads) {
     return 0;
 }
 
+/* `hymba tokenize`: ids per JSON-string line, --bos, and a bad line named by
+ * its number. */
+HY_TEST(tok_cli) {
+    char dir[512], path[1024], cmd[4096];
+    HY_EXPECT(hy_test_tmpdir(dir, sizeof dir, "tokcli") == 0);
+    snprintf(path, sizeof path, "%s/in.txt", dir);
+    const char *in = "\"<extra_id_0>\"\n\"\"\n\"a</s>b\\nc\"\n";
+    HY_EXPECT(hy_test_write_file(path, in, strlen(in)) == 0);
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --model %s < '%s'", hy_test_hymba(), MODEL_DIR, path);
+    HY_EXPECT(hy_test_run(cmd, &out) == 0);
+    HY_EXPECT_MSG(out && !strcmp(out, "529 17833 29918 333 29918 29900 29958\n\n263 2 289 13 29883\n"), "got:\n%s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --bos --model %s < '%s'", hy_test_hymba(), MODEL_DIR, path);
+    HY_EXPECT(hy_test_run(cmd, &out) == 0);
+    HY_EXPECT_MSG(out && !strcmp(out, "1 529 17833 29918 333 29918 29900 29958\n1\n1 263 2 289 13 29883\n"), "got:\n%s", out ? out : "");
+    free(out);
+    const char *bad = "\"ok\"\n{\"text\": 1}\n";
+    HY_EXPECT(hy_test_write_file(path, bad, strlen(bad)) == 0);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --model %s < '%s'", hy_test_hymba(), MODEL_DIR, path);
+    HY_EXPECT(hy_test_run(cmd, &out) == 1);
+    HY_EXPECT_MSG(out && strstr(out, "stdin:2: expected a JSON string"), "got:\n%s", out ? out : "");
+    free(out);
+    const char *broken = "\"ok\"\n\"ok\"\n\"unterminated\n";
+    HY_EXPECT(hy_test_write_file(path, broken, strlen(broken)) == 0);
+    HY_EXPECT(hy_test_run(cmd, &out) == 1);
+    HY_EXPECT_MSG(out && strstr(out, "stdin:3:"), "got:\n%s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize < /dev/null", hy_test_hymba());
+    HY_EXPECT(hy_test_run(cmd, &out) == 2);
+    free(out);
+    remove(path);
+    remove(dir);
+    return 0;
+}
+
 int main(int argc, char **argv) { return hy_test_main(argc, argv); }

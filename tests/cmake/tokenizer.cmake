@@ -10,3 +10,4 @@ add_executable(bench_tokenizer bench_tokenizer.c)
 target_compile_options(bench_tokenizer PRIVATE ${HY_WARN})
 target_link_libraries(bench_tokenizer PRIVATE hy_data hy_core Threads::Threads)
 target_compile_definitions(bench_tokenizer PRIVATE HY_SHARED_DIR="${HY_TEST_SHARED}")
+add_dependencies(test_tokenizer hymba) # tok_cli runs `hymba tokenize`
