@@ -115,6 +115,8 @@ static const att_shape ATT_GRID[] = {
     {"docs odd GQA5 window", {37, 1, 90, 5, 130}, 5, 10, 2, 16, 32, 3, 17, 7},
     {"docs global GQA5 meta", {64, 33, 3}, 3, 5, 1, 64, 128, 16, -1, 5},
     {"docs window GQA2 1.5B heads", {200, 161}, 2, 4, 2, 64, 128, 32, 48, 0},
+    /* Hymba-1.5B's layout and mask: 25:5 heads, 64/128, 128 meta tokens, W = 1024, T > M + W */
+    {"1.5B layout W=1024 M=128", {1300, 77}, 2, 25, 5, 64, 128, 128, 1024, 0},
 };
 
 HY_TEST(cuda_attention) {
@@ -283,13 +285,14 @@ static int scan_case(tc_env *e, int mode, const int *lens, int nd, int DI, int D
 HY_TEST(cuda_selective_scan) {
     tc_env e;
     if (tc_env_open(&e)) return 1;
-    int la[4] = {1, 17, 40, 3}, lb[1] = {1}, lc[2] = {100, 33}, fails = 0;
+    int la[4] = {1, 17, 40, 3}, lb[1] = {1}, lc[2] = {100, 33}, ld[2] = {1300, 77}, fails = 0;
     for (int m = 0; m < 2; m++) {
         fails += scan_case(&e, m, la, 4, 130, 16); /* odd DI, several docs, chunk edges at 16 */
         fails += scan_case(&e, m, la, 4, 130, 8);
         fails += scan_case(&e, m, lb, 1, 16, 16);  /* T = 1 */
         fails += scan_case(&e, m, lc, 2, 64, 5);   /* DS not a power of two */
         fails += scan_case(&e, m, lc, 2, 48, 32);  /* 32 lanes per channel, 8-row chunks */
+        fails += scan_case(&e, m, ld, 2, 320, 16); /* long document: 82 chunks of saved states */
     }
     tc_env_close(&e);
     return fails != 0;

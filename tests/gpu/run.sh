@@ -100,11 +100,12 @@ echo "build: $(( $(date +%s) - START )) s, $(grep -ci "warning" "$OUT/build.log"
 echo "== ctest -L gpu"
 # synchronise after every launch: a device fault is reported at its launch
 export HYMBA_CUDA_SYNC=1
-(cd "$BUILD" && ctest -L gpu --output-on-failure --timeout 900 "$@") >"$OUT/ctest.log" 2>&1
+# -V: keep every comparison line (worst element per tensor) in ctest.log, pass or fail
+(cd "$BUILD" && ctest -L gpu -V --timeout 900 "$@") >"$OUT/ctest.log" 2>&1
 RC=$?
 {
     echo "ctest exit $RC"
-    grep -E "^\[ (RUN  |FAIL| OK ) \]|passed$|FAIL |tests passed|tests failed|Total Test time" "$OUT/ctest.log"
+    grep -E "\[ (FAIL| OK ) \]|[0-9]+/[0-9]+ passed$|  FAIL |bad=[1-9]|tests passed|tests failed|Total Test time" "$OUT/ctest.log"
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 
