@@ -183,7 +183,8 @@ static hy_status hy_process_line(const hy_pipe *p, hy_chunk *c, int k, hy_scratc
     hy_out_sample out;
     int keep = 0;
     c->counts.records++;
-    hy_status st = hy_record_parse(&rec, c->text + c->off[k], strlen(c->text + c->off[k]), file, c->lineno[k], p->o->data.kind);
+    size_t len = (k + 1 < c->n_lines ? c->off[k + 1] : c->text_len) - c->off[k] - 1; /* lines may hold NUL bytes */
+    hy_status st = hy_record_parse(&rec, c->text + c->off[k], len, file, c->lineno[k], p->o->data.kind);
     if (st == HY_OK) {
         st = hy_encode_record(p, &rec, w, c, &out, &keep);
         if (st != HY_OK && st != HY_ERR_OOM) hy_error_context("%s:%lld", file, (long long)c->lineno[k]);
@@ -398,7 +399,8 @@ static hy_status hy_prepare_run(const char *const *files, int n_files, const cha
     if (st == HY_OK) {
         hy_progress_init(&m->prog, o->progress, o->progress_to ? o->progress_to : stderr, m->bytes_total);
         st = hy_pipe_run(&p, m, threads);
-        hy_progress_update(&m->prog, hy_main_bytes(m), m->rep.stats.records, m->rep.stats.tokens, 1);
+        if (st == HY_OK) hy_progress_update(&m->prog, hy_main_bytes(m), m->rep.stats.records, m->rep.stats.tokens, 1);
+        else if (m->prog.mode == 2) fputc('\n', m->prog.f); /* end the bar's line before the error message */
     }
     if (st == HY_OK) {
         if (!m->kind_known) m->rep.kind = o->data.kind == HY_KIND_PREF ? HY_REC_PREF : HY_REC_SFT;
