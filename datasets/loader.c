@@ -496,15 +496,25 @@ hy_status hy_loader_steps_per_epoch(hy_loader *l, int64_t epoch, int64_t *steps)
     return HY_OK;
 }
 
-hy_status hy_loader_supervised(hy_loader *l, int64_t epoch, int64_t first, int64_t count, int64_t *n) {
+/* Σ over the bins of rank-local steps [first, first + count), all ranks:
+ * supervised tokens (what = 0) or samples (what = 1). */
+static hy_status hy_loader_sum(hy_loader *l, int64_t epoch, int64_t first, int64_t count, int what, int64_t *n) {
     hy_plan *p;
     HY_TRY(hy_plan_get(l, epoch, &p));
     *n = 0;
     int64_t lo = first * l->o.world, hi = (first + count) * l->o.world;
     if (lo < 0) lo = 0;
     if (hi > p->n_bins) hi = p->n_bins;
-    for (int64_t b = lo; b < hi; b++) *n += p->bin_sup[b];
+    for (int64_t b = lo; b < hi; b++) *n += what ? p->bin_start[b + 1] - p->bin_start[b] : p->bin_sup[b];
     return HY_OK;
+}
+
+hy_status hy_loader_supervised(hy_loader *l, int64_t epoch, int64_t first, int64_t count, int64_t *n) {
+    return hy_loader_sum(l, epoch, first, count, 0, n);
+}
+
+hy_status hy_loader_items(hy_loader *l, int64_t epoch, int64_t first, int64_t count, int64_t *n) {
+    return hy_loader_sum(l, epoch, first, count, 1, n);
 }
 
 hy_status hy_loader_epoch_stats_get(hy_loader *l, int64_t epoch, hy_loader_epoch_stats *st) {

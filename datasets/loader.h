@@ -105,6 +105,8 @@ hy_status hy_loader_steps_per_epoch(hy_loader *l, int64_t epoch, int64_t *steps)
  * `epoch`, over ALL ranks: the global normaliser of a step with gradient
  * accumulation, known without communication. */
 hy_status hy_loader_supervised(hy_loader *l, int64_t epoch, int64_t first, int64_t count, int64_t *n);
+/* The same for samples (preference: pairs — DPO's normaliser). */
+hy_status hy_loader_items(hy_loader *l, int64_t epoch, int64_t first, int64_t count, int64_t *n);
 
 /* What one epoch holds. */
 typedef struct {

@@ -315,8 +315,8 @@ HY_TEST(loader_rank_shards_disjoint_and_covering) {
     return 0;
 }
 
-/* The global supervised count of a step equals the sum over ranks and
- * accumulation micro-batches. */
+/* The global supervised (and sample) count of a step equals the sum over
+ * ranks and accumulation micro-batches. */
 HY_TEST(loader_global_supervised_count) {
     fixture f;
     syn_spec sp = {400, 200, 0};
@@ -330,17 +330,19 @@ HY_TEST(loader_global_supervised_count) {
     int64_t steps;
     HY_EXPECT_OK(hy_loader_steps_per_epoch(l[0], 0, &steps));
     for (int64_t first = 0; first + accum <= steps; first += accum) {
-        int64_t want = 0, got, got1;
+        int64_t want = 0, got, got1, items = 0, got_items;
         for (int r = 0; r < world; r++)
             for (int a = 0; a < accum; a++) {
                 hy_microbatch mb;
                 HY_EXPECT_OK(hy_loader_next(l[r], &mb));
                 want += mb.n_supervised;
+                items += mb.n_docs;
             }
         HY_EXPECT_OK(hy_loader_supervised(l[0], 0, first, accum, &got));
         HY_EXPECT_OK(hy_loader_supervised(l[1], 0, first, accum, &got1));
-        HY_EXPECT_MSG(got == want && got1 == want, "steps [%lld, +%d): %lld / %lld, want %lld", (long long)first, accum, (long long)got,
-                      (long long)got1, (long long)want);
+        HY_EXPECT_OK(hy_loader_items(l[1], 0, first, accum, &got_items));
+        HY_EXPECT_MSG(got == want && got1 == want && got_items == items, "steps [%lld, +%d): %lld / %lld, want %lld; items %lld, want %lld",
+                      (long long)first, accum, (long long)got, (long long)got1, (long long)want, (long long)got_items, (long long)items);
     }
     hy_loader_free(l[0]);
     hy_loader_free(l[1]);
