@@ -4,6 +4,7 @@
  * cli/) and are listed once in the table in cli/main.c. */
 #ifndef HY_COMMANDS_H
 #define HY_COMMANDS_H
+#include "core/recipe.h"
 
 
 int hy_cmd_dump(int argc, char **argv);     /* cli/cmd_dump.c */
@@ -13,10 +14,16 @@ int hy_cmd_tokenize(int argc, char **argv); /* datasets/cmd_tokenize.c */
 int hy_cmd_data(int argc, char **argv);     /* datasets/cmd_data.c */
 
 int hy_cmd_sft(int argc, char **argv);      /* sft/cmd_sft.c */
+int hy_cmd_dpo(int argc, char **argv);      /* dpo/cmd_dpo.c */
+int hy_cmd_run(int argc, char **argv);      /* cli/cmd_run.c */
+int hy_cmd_export(int argc, char **argv);   /* cli/cmd_export.c */
 
 /* Print "hymba: error: <message>" for a failed status; returns 1. */
 int hy_cli_fail(const char *what);
 /* True when argv contains -h or --help. */
 int hy_cli_wants_help(int argc, char **argv);
+/* Parse "RECIPE [--set k=v]..." into a loaded recipe checked for `stage`
+ * (sft/cmd_sft.c); returns 0, 1 (error printed) or 2 (usage error). */
+int hy_cli_load_recipe(int argc, char **argv, const char *cmd, hy_recipe *r, hy_stage_kind stage);
 
 #endif

@@ -21,6 +21,9 @@ typedef struct {
 
 static const hy_command hy_commands[] = {
     {"sft", hy_cmd_sft, "supervised fine-tuning from a YAML recipe"},
+    {"dpo", hy_cmd_dpo, "preference optimisation (DPO, IPO, hinge, robust) from a YAML recipe"},
+    {"run", hy_cmd_run, "run a pipeline of stages (SFT-1 -> SFT-2 -> DPO), resuming where it stopped"},
+    {"export", hy_cmd_export, "write a checkpoint as a Hugging Face model directory for inference"},
     {"dump", hy_cmd_dump, "forward + backward on a batch: logits, loss and every gradient"},
     {"version", hy_cmd_version, "print the version"},
     {"init", hy_cmd_init, "write a randomly initialised checkpoint from a config.json"},

@@ -52,6 +52,13 @@ struct hy_objective {
     /* Optional: called once before training with the loaders' stores (DPO
      * precomputes reference log-probs here).  May be NULL. */
     hy_status (*prepare)(void *self, const hy_recipe *r, hy_model *m, const char *const *stores, int n_train, int n_eval);
+    /* Written by the trainer before it calls micro: 0 for micro-batches of the
+     * training loader, 1 + i for those of data.eval[i].  A micro-batch's
+     * `source` indexes the sources of the loader it came from, so an objective
+     * that keys data by (source, sample) (DPO's reference cache) needs this. */
+    int split;
+    /* The first n_shown extras are also printed on the eval line (0: none). */
+    int n_shown;
 };
 
 /* Run a whole stage.  `model_dir` overrides r->model.path when non-NULL.

@@ -152,12 +152,14 @@ hy_status hy_train_eval(hy_trainer *t) {
         hy_obj_acc acc;
         memset(&acc, 0, sizeof acc);
         hy_microbatch mb;
+        t->obj->split = 1 + i;
         for (int64_t s = 0; s < steps; s++) {
             HY_TRY(hy_loader_next(l, &mb));
             if (mb.n_docs == 0) continue;
             acc.units += t->obj->units(t->obj->self, &mb);
             HY_TRY(t->obj->micro(t->obj->self, t->m, &mb, 1.0, 0, &acc));
         }
+        t->obj->split = 0;
         double loss = acc.units > 0 ? acc.loss_sum / acc.units : NAN;
         const char *name = t->r->data.eval.items[i].name;
         hy_json *extra = hy_json_object();
@@ -166,9 +168,18 @@ hy_status hy_train_eval(hy_trainer *t) {
         hy_status st = hy_metrics_log_eval(t->metrics, t->step, name, loss, acc.supervised, extra);
         hy_json_free(extra);
         HY_TRY(st);
-        char line[256];
-        snprintf(line, sizeof line, "eval %s @ step %lld: loss %.4f, ppl %.3f, %lld supervised tokens", name, (long long)t->step, loss,
-                 exp(loss), (long long)acc.supervised);
+        char line[512];
+        if (t->obj->data_kind == HY_REC_SFT)
+            snprintf(line, sizeof line, "eval %s @ step %lld: loss %.4f, ppl %.3f, %lld supervised tokens", name, (long long)t->step, loss,
+                     exp(loss), (long long)acc.supervised);
+        else
+            snprintf(line, sizeof line, "eval %s @ step %lld: loss %.4f, %lld supervised tokens", name, (long long)t->step, loss,
+                     (long long)acc.supervised);
+        for (int k = 0; k < t->obj->n_shown && k < t->obj->n_extra; k++) {
+            size_t o = strlen(line);
+            snprintf(line + o, sizeof line - o, ", %s %.4g", t->obj->extra_names[k],
+                     t->obj->extra_is_mean[k] && acc.units > 0 ? acc.extra[k] / acc.units : acc.extra[k]);
+        }
         hy_progress_line_message(&t->prog, line);
     }
     return HY_OK;
