@@ -30,6 +30,8 @@ static const hy_command hy_commands[] = {
     {"info", hy_cmd_info, "show a checkpoint's config, layer roles and parameters"},
     {"tokenize", hy_cmd_tokenize, "print the token ids of JSON-string lines (stdin)"},
     {"data", hy_cmd_data, "prepare, inspect, render datasets; token store stats"},
+    {"generate", hy_cmd_generate, "generate a reply to a prompt (streamed, with tokens/s)"},
+    {"chat", hy_cmd_chat, "interactive chat with a checkpoint"},
 };
 
 static void hy_usage(FILE *f) {

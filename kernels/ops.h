@@ -137,6 +137,23 @@ struct hy_ops {
     /* out rows idx[r] (+)= in rows r; rows not named are left untouched */
     hy_status (*scatter_rows)(void *ctx, hy_act *out /* [N,C] */, const hy_act *in /* [n,C] */, const int32_t *idx /* [n] */, int n, int C,
                               int accumulate);
+
+    /* ---- decode_ops.h ---- n new rows of one sequence continued from a carried state (spec §10);
+     * forward only.  A backend may leave these NULL (core/decode.c then reports it). */
+    /* u = silu(b + conv over [state ; x]); state [DC−1,DI] (oldest row first) ← the last DC−1 inputs */
+    hy_status (*conv1d_step)(void *ctx, hy_act *u /* [n,DI] */, const hy_act *x /* [n,DI] ldx */, int ldx,
+                             hy_act *state /* [DC−1,DI] in/out */, const hy_act *w /* [DI,DC] */, const hy_act *b /* [DI] */, int n, int DI,
+                             int DC);
+    /* the selective scan of scan_fwd continued from the fp32 state h (in/out); y overwrites */
+    hy_status (*scan_step)(void *ctx, hy_act *y /* [n,DI] */, float *h /* [DI,DS] in/out */, const hy_act *u /* [n,DI] */,
+                           const hy_act *delta /* [n,DI] (no bias) */, const hy_act *dt_bias /* [DI] */, const hy_act *A_log /* [DI,DS] */,
+                           const hy_act *Bm /* [n,DS] ldbc */, const hy_act *Cm /* [n,DS] ldbc */, int ldbc, const hy_act *D /* [DI] */,
+                           const hy_act *z /* [n,DI] ldz */, int ldz, int n, int DI, int DS);
+    /* queries at sequence indices i0..i0+n−1 against a cache: key j in slot j (j < M) or M + (j−M) mod R;
+     * the training mask j ≤ i ∧ (W < 0 ∨ i−j ≤ W ∨ j < M); out overwrites */
+    hy_status (*attention_decode)(void *ctx, hy_act *out /* [n, NH·DV] */, const hy_act *q /* [n, NH·DQK] ldq */, int ldq,
+                                  const hy_act *kc /* [M+R, NKV·DQK] */, const hy_act *vc /* [M+R, NKV·DV] */, int i0, int n, int M,
+                                  int R, int W, int NH, int NKV, int DQK, int DV, float scale);
 };
 
 #ifdef __cplusplus

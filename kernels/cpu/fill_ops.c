@@ -4,6 +4,7 @@
 #include "kernels/conv1d.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/decode_ops.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -32,4 +33,7 @@ void hy_cpu_fill_ops(hy_ops *o) {
     o->ce_bwd = hy_ce_bwd_cpu;
     o->gather_rows = hy_gather_rows_cpu;
     o->scatter_rows = hy_scatter_rows_cpu;
+    o->conv1d_step = hy_conv1d_step_cpu;
+    o->scan_step = hy_scan_step_cpu;
+    o->attention_decode = hy_attention_decode_cpu;
 }
