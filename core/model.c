@@ -163,6 +163,38 @@ hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *op
     return HY_OK;
 }
 
+hy_status hy_model_plan_bytes(const hy_config *cfg, hy_dtype act_dtype, int max_text_tokens, int max_docs, int training, hy_model_mem *out) {
+    memset(out, 0, sizeof *out);
+    if (max_text_tokens < 1 || max_docs < 1 || max_docs > max_text_tokens)
+        return hy_errorf(HY_ERR_ARG, "model plan: need 1 <= documents (%d) <= text tokens (%d)", max_docs, max_text_tokens);
+    /* a shell with the fields hy_model_plan reads; the carvers only measure */
+    hy_model s;
+    memset(&s, 0, sizeof s);
+    s.cfg = *cfg;
+    s.training = training;
+    s.esz = hy_dtype_size(act_dtype);
+    s.max_text = max_text_tokens;
+    s.max_docs = max_docs;
+    s.max_rows = max_text_tokens + max_docs * cfg->num_meta;
+    s.head_chunk = hy_imin(max_text_tokens, HY_HEAD_CHUNK);
+    size_t nl = (size_t)cfg->num_layers;
+    hy_status st = hy_params_build(&s.pt, cfg);
+    if (!st) st = hy_malloc((void **)&s.layers, sizeof(hy_layer_acts) * nl, 1, "layer views");
+    if (!st) st = hy_malloc((void **)&s.gs.dk, sizeof(hy_act *) * nl, 1, "dK views");
+    if (!st) st = hy_malloc((void **)&s.gs.dv, sizeof(hy_act *) * nl, 1, "dV views");
+    if (!st) {
+        hy_carver act = {NULL, 0, s.esz}, f32 = {NULL, 0, 4}, i32 = {NULL, 0, 4};
+        hy_model_plan(&s, &act, &f32, &i32);
+        *out = (hy_model_mem){.weights = s.pt.total * s.esz, .grads = training ? s.pt.total * sizeof(float) : 0, .activations = act.off,
+                              .statistics = f32.off, .metadata = i32.off, .params = s.pt.total};
+    }
+    hy_free(s.layers);
+    hy_free(s.gs.dk);
+    hy_free(s.gs.dv);
+    hy_params_free(&s.pt);
+    return st;
+}
+
 void hy_model_free(hy_model *m) {
     if (!m) return;
     const hy_ops *o = m->ops;

@@ -63,6 +63,19 @@ hy_status hy_model_forward(hy_model *m, const hy_model_batch *b, float *loss_row
 /* Backward of the last forward: grads += d(Σ_r w_r·loss_r)/dθ, w host [NT]. */
 hy_status hy_model_backward(hy_model *m, const float *row_weights);
 
+/* Backend bytes hy_model_create would allocate, by buffer (memory planning
+ * before anything is allocated; the logits readback of a forward that asks
+ * for logits is extra: [min(max_text, 1024), Vp] fp32). */
+typedef struct {
+    size_t weights;      /* [total] act dtype */
+    size_t grads;        /* [total] fp32 (training only) */
+    size_t activations;  /* per-layer activations and gradient scratch, act dtype */
+    size_t statistics;   /* fp32 norm/softmax statistics, row losses */
+    size_t metadata;     /* int32 ids, positions, offsets */
+    size_t params;       /* elements of the flat parameter buffer (total) */
+} hy_model_mem;
+hy_status hy_model_plan_bytes(const hy_config *cfg, hy_dtype act_dtype, int max_text_tokens, int max_docs, int training, hy_model_mem *out);
+
 /* Open a checkpoint directory (config.json + safetensors) on `ops`: config,
  * model plan and weights in one call (core/model_load.c). */
 hy_status hy_model_open(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training);

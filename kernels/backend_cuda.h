@@ -24,6 +24,11 @@ hy_status hy_backend_cuda_create(hy_ops **out, int device, hy_dtype act_dtype);
 /* Synchronise, release everything the backend owns.  NULL is a no-op.
  * Buffers from ops->alloc must be freed before. */
 void hy_backend_cuda_destroy(hy_ops *ops);
+/* Number of visible CUDA devices; 0 when there is no driver or no device
+ * (never an error: "auto" device selection asks this first). */
+int hy_backend_cuda_device_count(void);
+/* Free and total bytes of the backend's device (cudaMemGetInfo). */
+hy_status hy_backend_cuda_mem_info(const hy_ops *ops, size_t *free_bytes, size_t *total_bytes);
 
 #ifdef __cplusplus
 }

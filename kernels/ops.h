@@ -23,6 +23,7 @@
 #include "../core/dims.h"
 #include "../core/dtype.h"
 #include "../core/hy_base.h"
+#include "../core/optim.h" /* hy_adamw_hparams, hy_optim_groups (optim_ops.h) */
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -154,6 +155,18 @@ struct hy_ops {
     hy_status (*attention_decode)(void *ctx, hy_act *out /* [n, NH·DV] */, const hy_act *q /* [n, NH·DQK] ldq */, int ldq,
                                   const hy_act *kc /* [M+R, NKV·DQK] */, const hy_act *vc /* [M+R, NKV·DV] */, int i0, int n, int M,
                                   int R, int W, int NH, int NKV, int DQK, int DV, float scale);
+
+    /* ---- optim_ops.h ---- the optimizer over the flat fp32 buffers (formulas: core/optim.h) */
+    /* one AdamW update over every range of g (host); param/m/v in place; param_act (or NULL) ← act-dtype copy */
+    hy_status (*adamw)(void *ctx, const hy_adamw_hparams *h, const hy_optim_groups *g, int64_t t, double lr, float grad_scale,
+                       float *param /* [total] */, const float *grad /* [total] */, float *m /* [total] */, float *v /* [total] */,
+                       hy_act *param_act /* [total] or NULL */);
+    /* *out (host) = Σ x² in fp64, fixed reduction order; synchronises */
+    hy_status (*sumsq)(void *ctx, double *out /* host */, const float *x /* [n] */, size_t n);
+    /* *out (host) = 1 when every element is finite; synchronises */
+    hy_status (*all_finite)(void *ctx, int *out /* host */, const float *x /* [n] */, size_t n);
+    /* x[n] *= s */
+    hy_status (*scale)(void *ctx, float *x /* [n] */, size_t n, float s);
 };
 
 #ifdef __cplusplus

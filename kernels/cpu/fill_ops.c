@@ -7,6 +7,7 @@
 #include "kernels/decode_ops.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
+#include "kernels/optim_ops.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/selective_scan.h"
@@ -36,4 +37,8 @@ void hy_cpu_fill_ops(hy_ops *o) {
     o->conv1d_step = hy_conv1d_step_cpu;
     o->scan_step = hy_scan_step_cpu;
     o->attention_decode = hy_attention_decode_cpu;
+    o->adamw = hy_adamw_cpu;
+    o->sumsq = hy_sumsq_cpu;
+    o->all_finite = hy_all_finite_cpu;
+    o->scale = hy_scale_cpu;
 }

@@ -25,6 +25,7 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
+#include "kernels/optim_ops.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/selective_scan.h"
@@ -234,6 +235,10 @@ static void cu_fill_ops(hy_ops *o) {
     o->ce_bwd = hy_ce_bwd_cuda;
     o->gather_rows = hy_gather_rows_cuda;
     o->scatter_rows = hy_scatter_rows_cuda;
+    o->adamw = hy_adamw_cuda;
+    o->sumsq = hy_sumsq_cuda;
+    o->all_finite = hy_all_finite_cuda;
+    o->scale = hy_scale_cuda;
 }
 
 static hy_status cu_ctx_init(hy_cuda_ctx *c, int device, hy_dtype act) {
@@ -298,4 +303,20 @@ extern "C" void hy_backend_cuda_destroy(hy_ops *ops) {
         hy_free(c);
     }
     hy_free(ops);
+}
+
+extern "C" int hy_backend_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver or no device: not an error for "auto" */
+        return 0;
+    }
+    return n;
+}
+
+extern "C" hy_status hy_backend_cuda_mem_info(const hy_ops *ops, size_t *free_bytes, size_t *total_bytes) {
+    hy_cuda_ctx *c = hy_cuda_ctx_of(ops->ctx);
+    HY_CUDA_CHECK(c, cudaSetDevice(c->device));
+    HY_CUDA_CHECK(c, cudaMemGetInfo(free_bytes, total_bytes));
+    return HY_OK;
 }
