@@ -381,4 +381,36 @@ HY_TEST(recipe_and_data_errors) {
     return 0;
 }
 
+HY_TEST(non_finite_steps_are_skipped_then_stop) {
+    char dir[256], data[300], recipe[300], ckpt[300];
+    HY_EXPECT(hy_tt_setup(dir, sizeof dir, "nan") == 0);
+    snprintf(data, sizeof data, "%s/d.jsonl", dir);
+    snprintf(recipe, sizeof recipe, "%s/r.yaml", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/run", dir);
+    HY_EXPECT(hy_tt_write_sft(data, 40, 2) == 0);
+    HY_EXPECT(hy_tt_recipe(recipe, dir, data, ckpt, NULL) == 0);
+    /* a NaN planted in one weight of the starting model: every step's loss is non-finite */
+    char base[400];
+    snprintf(base, sizeof base, "%s/base", dir);
+    hy_config cfg;
+    hy_param_table pt;
+    HY_EXPECT_OK(hy_ckpt_load_config(base, &cfg));
+    HY_EXPECT_OK(hy_params_build(&pt, &cfg));
+    float *w = malloc(4 * pt.total);
+    HY_EXPECT_OK(hy_ckpt_load_weights(base, &pt, w, NULL));
+    w[hy_params_off(&pt, 5, HY_P_OUT_PROJ) + 17] = NAN;
+    HY_EXPECT_OK(hy_ckpt_save_weights(base, &pt, w, HY_DTYPE_F32, 0));
+    free(w);
+    hy_params_free(&pt);
+    char *out = NULL;
+    int rc = hy_tt_sft(recipe, "--set train.max_steps=10 --set train.max_bad_steps=3 --set checkpoint.every=0", &out);
+    fprintf(stderr, "%s", out ? out : "");
+    HY_EXPECT(rc == 1);
+    HY_EXPECT(strstr(out, "update skipped (1 in a row") && strstr(out, "update skipped (2 in a row"));
+    HY_EXPECT(strstr(out, "3 steps in a row had non-finite loss or gradients"));
+    free(out);
+    hy_rmrf(dir);
+    return 0;
+}
+
 int main(int argc, char **argv) { return hy_test_main(argc, argv); }
