@@ -56,6 +56,7 @@ typedef struct {
     int have_logits;  /* logits belong to the cache's current end */
     int32_t *gen;     /* [max_new] tokens of the current reply */
     int eos;
+    int chat;         /* interactive session (hints mention /reset) */
 } hy_gen;
 
 typedef struct {
@@ -80,8 +81,7 @@ static int hy_gen_usage(FILE *f, int chat) {
     fprintf(f, "  --model DIR            checkpoint directory (config.json, safetensors, tokenizer files)\n"
                "%s"
                "  --system TEXT          system message (chat template)\n"
-               "  --raw                  feed the prompt as plain text (BOS first) instead of a chat turn%s\n"
-               "  --chat                 render the prompt as a chat turn (the default)\n"
+               "%s"
                "  --bos / --no-bos       prepend BOS or not (default: no for chat turns, yes for --raw)\n"
                "  --max-new-tokens N     reply length limit (default 256)\n"
                "  --temperature T        0 = greedy (default 1 with a seed or top-k/top-p, else greedy)\n"
@@ -92,7 +92,9 @@ static int hy_gen_usage(FILE *f, int chat) {
                "  --max-context N        tokens the cache holds (default: max_position_embeddings - meta tokens)\n"
                "  --chunk N              prefill rows per pass (default 64)\n"
                "  --official-window      generated tokens see W-1 previous positions (the official cached decode)\n",
-            chat ? "" : "  --prompt TEXT          the user message (or the raw text with --raw)\n", chat ? " (generate only)" : "",
+            chat ? "" : "  --prompt TEXT          the user message (or the raw text with --raw)\n",
+            chat ? "" : "  --raw                  feed the prompt as plain text (BOS first) instead of a chat turn\n"
+                        "  --chat                 render the prompt as a chat turn (the default)\n",
             HY_GEN_MAX_STOPS);
     return f == stdout ? 0 : 2;
 }
@@ -240,7 +242,7 @@ static hy_status hy_gen_prefill(hy_gen *g, const int32_t *prompt, int n, hy_gen_
     }
     if (n > hy_decode_max_ctx(g->d))
         return hy_errorf(HY_ERR_ARG, "the prompt has %d tokens but the context holds %d; hint: --max-context%s", n, hy_decode_max_ctx(g->d),
-                         g->tpl ? " or /reset" : "");
+                         g->chat ? " or /reset" : "");
     double t0 = hy_gen_now();
     g->have_logits = 0;
     HY_TRY(hy_decode_prefill(g->d, prompt + have, n - have, g->logits, 0));
@@ -407,6 +409,7 @@ static hy_status hy_chat_repl(const hy_gen_args *a) {
     size_t cap = 0;
     int tty = isatty(STDIN_FILENO);
     hy_status s = hy_gen_open(&g, a, 1);
+    g.chat = 1;
     if (!s && a->system) s = hy_history_push(&h, HY_ROLE_SYSTEM, a->system, strlen(a->system));
     int base = h.n;
     if (!s && tty) fprintf(stderr, "hymba chat: /reset clears the conversation, /quit exits\n");

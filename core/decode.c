@@ -8,9 +8,12 @@
  * activations are chunk-sized scratch shared by all layers (no backward).
  *
  * Memory (flat buffers by lifetime, carved once): an act-dtype region (K/V
- * caches, conv states and their meta snapshot, chunk scratch), an fp32 region
- * (SSM states and snapshot, norm statistics, logits readback), an int32 region
- * (token ids and positions of a chunk).  Nothing is allocated per token. */
+ * caches, conv states with their meta snapshot and mark copies, chunk
+ * scratch), an fp32 region (SSM states, snapshot and mark, norm statistics,
+ * logits readback), an int32 region (token ids and positions of a chunk).
+ * Nothing is allocated per token.  The chunk scratch is shared by all layers
+ * because nothing is kept for a backward; consumers read K/V from their
+ * producer's cache, never from its in_proj output. */
 #include "decode.h"
 
 #include <math.h>

@@ -62,7 +62,8 @@ hy_status hy_sampler_next(hy_sampler *s, const float *logits, int32_t *out) {
     if (best < 0) return hy_errorf(HY_ERR_NUMERIC, "sampler: the logits hold no finite value");
     for (int i = 0; i < V; i++)
         if (isnan(logits[i])) return hy_errorf(HY_ERR_NUMERIC, "sampler: logit %d is NaN", i);
-    if (s->o.temperature <= 0.0f || s->o.top_k == 1) {
+    /* greedy; also when a logit is +inf (all the mass is there) */
+    if (s->o.temperature <= 0.0f || s->o.top_k == 1 || logits[best] == INFINITY) {
         *out = best;
         return HY_OK;
     }

@@ -3,7 +3,11 @@
  * their cursors counts the objective's units (the global normaliser), then
  * each micro-batch runs forward + backward with weights 1/units, gradients
  * accumulating in the model's flat fp32 buffer; then grad norm, finiteness,
- * clipping and one AdamW update on the fp32 master weights. */
+ * clipping and one AdamW update on the fp32 master weights.
+ * Backend (train.device / train.precision, kernels/backend.h): gradients,
+ * master weights and AdamW moments live in backend memory and the norm and
+ * the update are ops of the table, so on CUDA a step moves only the batch in
+ * and a few scalars out; the memory plan is checked before allocating. */
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -26,26 +30,89 @@ void hy_train_shift_targets(const hy_microbatch *mb, int32_t *targets) {
     }
 }
 
+/* Recipe enums → backend names (kernels/backend.h). */
+static const char *hy_train_device_name(hy_device_kind d) {
+    return d == HY_DEVICE_CPU ? "cpu" : d == HY_DEVICE_CUDA ? "cuda" : "auto";
+}
+static const char *hy_train_precision_name(hy_precision p) {
+    return p == HY_PRECISION_BF16 ? "bf16" : p == HY_PRECISION_FP32 ? "fp32" : "auto";
+}
+
+/* Memory plan of a backend with its own memory (a GPU), checked before
+ * anything big is allocated: model weights, gradients, fp32 master weights
+ * (unless the storage is fp32: then the weights are the master copy), AdamW
+ * moments, activations for one micro-batch and an estimate of op scratch.
+ * The host backend allocates as it goes and reports failures itself. */
+static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, int max_text, int max_docs) {
+    const hy_ops *o = t->ops;
+    if (o->host_memory) return HY_OK;
+    hy_model_mem mm;
+    HY_TRY(hy_model_plan_bytes(cfg, o->act_dtype, max_text, max_docs, 1, &mm));
+    size_t f32 = mm.params * sizeof(float), rows = (size_t)max_text + (size_t)max_docs * (size_t)cfg->num_meta;
+    size_t acts = mm.activations + mm.statistics + mm.metadata;
+    /* the scan backward's scratch (~two fp32 [rows, DI]) is the largest op scratch */
+    size_t scratch = 2 * rows * (size_t)cfg->di * sizeof(float), reserve = (size_t)512 << 20;
+    size_t fixed = mm.weights + mm.grads + (o->act_dtype == HY_DTYPE_F32 ? 0 : f32) + 2 * f32;
+    char wl[48], al[80], hint[400];
+    snprintf(wl, sizeof wl, "weights (%s)", hy_dtype_name(o->act_dtype));
+    snprintf(al, sizeof al, "activations (%d tokens per micro-batch)", t->budget);
+    hy_mem_item it[] = {{wl, mm.weights}, {"gradients (fp32)", mm.grads},
+                        {"master weights (fp32)", o->act_dtype == HY_DTYPE_F32 ? 0 : f32}, {"AdamW moments (fp32)", 2 * f32},
+                        {al, acts}, {"op scratch (estimate)", scratch}};
+    size_t fr, tot;
+    HY_TRY(hy_backend_mem_info(o, &fr, &tot));
+    double per_token = (double)(acts + scratch) / (double)t->budget;
+    double fit = fr > fixed + reserve ? (double)(fr - fixed - reserve) / per_token : 0;
+    if (fit > cfg->num_meta + 1)
+        snprintf(hint, sizeof hint, "set data.tokens_per_micro_batch to %lld or less (%s: about %.2f MiB per token of the micro-batch; "
+                 "train.global_batch_tokens keeps the global batch by accumulating more micro-batches)%s",
+                 (long long)fit, t->r->source, per_token / 1048576.0,
+                 o->act_dtype == HY_DTYPE_F32 ? ", or use train.precision bf16" : "");
+    else
+        snprintf(hint, sizeof hint, "the weights and optimizer state alone do not fit; use a GPU with more memory%s",
+                 o->act_dtype == HY_DTYPE_F32 ? " or train.precision bf16" : "");
+    return hy_backend_check_fit(o, it, (int)HY_ARRAY_LEN(it), reserve, hint);
+}
+
+/* fp32 master weights and AdamW moments in backend memory (device memory on
+ * CUDA: the optimizer step never leaves the device).  With fp32 storage the
+ * model's weights are the master copy; otherwise the master starts from the
+ * checkpoint's own values (not their act-dtype rounding). */
+static hy_status hy_train_alloc_optim(hy_trainer *t) {
+    const hy_ops *o = t->ops;
+    size_t bytes = t->total * sizeof(float);
+    t->master_is_weights = o->act_dtype == HY_DTYPE_F32;
+    if (t->master_is_weights) t->master = (float *)hy_model_weights(t->m);
+    else {
+        float *host;
+        HY_TRY(o->alloc(o->ctx, (void **)&t->master, bytes, "master weights (fp32)"));
+        HY_TRY(hy_malloc((void **)&host, bytes, 1, "host weights"));
+        hy_status st = hy_ckpt_load_weights(t->model_dir, hy_model_params(t->m), host, NULL);
+        if (!st) st = o->to_dev(o->ctx, t->master, host, bytes);
+        hy_free(host);
+        HY_TRY(st);
+    }
+    HY_TRY(o->alloc(o->ctx, (void **)&t->adam_m, bytes, "AdamW first moments"));
+    return o->alloc(o->ctx, (void **)&t->adam_v, bytes, "AdamW second moments");
+}
+
 static hy_status hy_train_setup_model(hy_trainer *t) {
     const hy_recipe *r = t->r;
-    if (r->train.device == HY_DEVICE_CUDA)
-        return hy_errorf(HY_ERR_UNSUPPORTED, "%s: train.device: cuda training is not available in this build yet; use cpu", r->source);
-    HY_TRY(hy_backend_cpu_create(&t->ops, 0));
+    hy_status st = hy_backend_create(&t->ops, hy_train_device_name(r->train.device), hy_train_precision_name(r->train.precision));
+    if (st) {
+        hy_error_context("%s: train.device %s, train.precision %s", r->source, hy_train_device_name(r->train.device),
+                         hy_train_precision_name(r->train.precision));
+        return st;
+    }
     hy_config cfg;
     HY_TRY(hy_ckpt_load_config(t->model_dir, &cfg));
     t->budget = (int)r->data.tokens_per_micro_batch;
     int M = cfg.num_meta;
     if (t->budget < M + 1) return hy_errorf(HY_ERR_CONFIG, "%s: data.tokens_per_micro_batch (%d) must exceed the %d meta tokens", r->source, t->budget, M);
+    HY_TRY(hy_train_plan_memory(t, &cfg, t->budget - M, t->budget / (M + 1)));
     HY_TRY(hy_model_open(&t->m, t->model_dir, t->ops, t->budget - M, t->budget / (M + 1), 1));
     t->total = hy_model_params(t->m)->total;
-    t->master_is_weights = t->ops->host_memory && t->ops->act_dtype == HY_DTYPE_F32;
-    if (t->master_is_weights) t->master = (float *)hy_model_weights(t->m);
-    else {
-        HY_TRY(hy_malloc((void **)&t->master, t->total * 4, 1, "master weights"));
-        HY_TRY(hy_model_get_weights(t->m, t->master));
-    }
-    HY_TRY(hy_malloc((void **)&t->adam_m, t->total * 4, 1, "AdamW first moments"));
-    HY_TRY(hy_malloc((void **)&t->adam_v, t->total * 4, 1, "AdamW second moments"));
+    HY_TRY(hy_train_alloc_optim(t));
     HY_TRY(hy_optim_groups_build(&t->groups, hy_model_params(t->m), r->train.no_decay));
     t->adam = (hy_adamw_hparams){r->optim.beta1, r->optim.beta2, r->optim.eps, r->train.weight_decay};
     return HY_OK;
@@ -77,8 +144,13 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     }
     double lr = hy_schedule_lr(&t->sched, t->step);
     t->last_lr = lr;
-    const float *g = hy_model_grads(t->m);
-    double norm = units > 0 ? hy_optim_global_norm(g, t->total) : NAN;
+    const hy_ops *o = t->ops;
+    float *g = hy_model_grads(t->m);
+    double norm = NAN, sumsq;
+    if (units > 0) {
+        HY_TRY(o->sumsq(o->ctx, &sumsq, g, t->total)); /* fixed order: sqrt gives hy_optim_global_norm's value */
+        norm = sqrt(sumsq);
+    }
     double loss = units > 0 ? acc->loss_sum / units : NAN;
     t->last_grad_norm = norm;
     t->step++;
@@ -97,9 +169,9 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     t->bad_in_row = 0;
     float coef = (float)hy_optim_clip_coef(norm, t->r->train.grad_clip);
     t->t_adam++;
-    hy_adamw_step(&t->adam, &t->groups, t->t_adam, lr, coef, t->master, g, t->adam_m, t->adam_v);
-    if (!t->master_is_weights) HY_TRY(hy_model_set_weights(t->m, t->master));
-    return HY_OK;
+    /* in backend memory; with bf16 storage the same pass refreshes the model's bf16 weights */
+    return o->adamw(o->ctx, &t->adam, &t->groups, t->t_adam, lr, coef, t->master, g, t->adam_m, t->adam_v,
+                    t->master_is_weights ? NULL : hy_model_weights(t->m));
 }
 
 static hy_status hy_train_log(hy_trainer *t, const hy_obj_acc *acc, int force) {
@@ -132,11 +204,13 @@ static void hy_train_free(hy_trainer *t) {
     hy_metrics_close(t->metrics);
     hy_train_data_close(t);
     hy_optim_groups_free(&t->groups);
-    if (!t->master_is_weights) hy_free(t->master);
-    hy_free(t->adam_m);
-    hy_free(t->adam_v);
+    if (t->ops) {
+        if (!t->master_is_weights) t->ops->free(t->ops->ctx, t->master);
+        t->ops->free(t->ops->ctx, t->adam_m);
+        t->ops->free(t->ops->ctx, t->adam_v);
+    }
     hy_model_free(t->m);
-    if (t->ops) hy_backend_cpu_destroy(t->ops);
+    hy_backend_destroy(t->ops);
 }
 
 static hy_status hy_train_setup(hy_trainer *t) {
@@ -162,8 +236,8 @@ static void hy_train_banner(hy_trainer *t) {
     char params[32], mem[32];
     hy_format_count(params, sizeof params, (double)hy_model_params(t->m)->n_params);
     hy_fmt_bytes(mem, sizeof mem, (double)hy_model_bytes(t->m));
-    fprintf(stderr, "hymba %s: %s parameters (%d layers, hidden %d) on %s, %s of model memory\n", t->obj->name, params, c->num_layers,
-            c->hidden_size, t->ops->name, mem);
+    fprintf(stderr, "hymba %s: %s parameters (%d layers, hidden %d) on %s (%s storage), %s of model memory\n", t->obj->name, params,
+            c->num_layers, c->hidden_size, t->ops->name, hy_dtype_name(t->ops->act_dtype), mem);
     fprintf(stderr, "hymba %s: %lld steps of %d micro-batch(es) x %d tokens, lr %.3g (%s), checkpoints in %s\n", t->obj->name,
             (long long)t->total_steps, t->accum, t->budget, t->r->train.lr, hy_sched_kind_name(t->r->train.schedule), t->ckpt_root);
 }

@@ -7,7 +7,9 @@
  *   trainer_state.json         format, version, step, updates, bad-step run,
  *                              loader cursor, total steps, parameter layout size
  *   recipe.yaml                the resolved recipe
- * Resume restores all of it, so the continued run is bitwise identical. */
+ * Resume restores all of it, so the continued run is bitwise identical.
+ * On a backend with its own memory (CUDA) the master weights and moments are
+ * staged through one host block when saving and loading. */
 #include <string.h>
 
 #include "core/alloc.h"
@@ -55,21 +57,22 @@ static hy_status hy_write_state_json(hy_trainer *t, const char *dir) {
     return st;
 }
 
-static hy_status hy_save_into(hy_trainer *t, const char *dir) {
+/* state: host copies of master, adam_m, adam_v [total] each. */
+static hy_status hy_save_state(hy_trainer *t, const char *dir, float *const state[3]) {
     const hy_param_table *pt = hy_model_params(t->m);
     char path[HY_PATH_MAX], src[HY_PATH_MAX];
     hy_dtype dt = t->r->model.dtype == HY_RECIPE_DTYPE_FP32 ? HY_DTYPE_F32
                   : t->r->model.dtype == HY_RECIPE_DTYPE_BF16 ? HY_DTYPE_BF16
                   : t->ops->act_dtype;
-    HY_TRY(hy_ckpt_save_weights(dir, pt, t->master, dt, (size_t)5 << 30));
+    HY_TRY(hy_ckpt_save_weights(dir, pt, state[0], dt, (size_t)5 << 30));
     HY_TRY(hy_fs_join(src, sizeof src, t->model_dir, "config.json"));
     HY_TRY(hy_fs_join(path, sizeof path, dir, "config.json"));
     HY_TRY(hy_config_save(src, hy_model_config(t->m), path, dt == HY_DTYPE_F32 ? "float32" : "bfloat16"));
     HY_TRY(hy_copy_model_files(t->model_dir, dir));
     hy_st_entry e[3] = {
-        {.name = "master", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = t->master},
-        {.name = "adam_m", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = t->adam_m},
-        {.name = "adam_v", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = t->adam_v},
+        {.name = "master", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = state[0]},
+        {.name = "adam_m", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = state[1]},
+        {.name = "adam_v", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = state[2]},
     };
     HY_TRY(hy_fs_join(path, sizeof path, dir, "trainer_state.safetensors"));
     const char *meta[] = {"format", "hymba-trainer-state"};
@@ -77,6 +80,32 @@ static hy_status hy_save_into(hy_trainer *t, const char *dir) {
     HY_TRY(hy_write_state_json(t, dir));
     HY_TRY(hy_fs_join(path, sizeof path, dir, "recipe.yaml"));
     return hy_recipe_save(t->r, path);
+}
+
+/* Host staging of the optimizer state: the backend buffers themselves on the
+ * CPU; one host block of 3 × total fp32 otherwise (freed with *stage). */
+static hy_status hy_state_host(hy_trainer *t, float *host[3], float **stage) {
+    float *dev[3] = {t->master, t->adam_m, t->adam_v};
+    const hy_ops *o = t->ops;
+    *stage = NULL;
+    if (o->host_memory) {
+        for (int i = 0; i < 3; i++) host[i] = dev[i];
+        return HY_OK;
+    }
+    HY_TRY(hy_malloc((void **)stage, 3 * t->total * sizeof(float), 0, "optimizer state staging"));
+    for (int i = 0; i < 3; i++) host[i] = *stage + (size_t)i * t->total;
+    return HY_OK;
+}
+
+static hy_status hy_save_into(hy_trainer *t, const char *dir) {
+    float *host[3], *stage;
+    float *dev[3] = {t->master, t->adam_m, t->adam_v};
+    HY_TRY(hy_state_host(t, host, &stage));
+    hy_status st = HY_OK;
+    for (int i = 0; i < 3 && stage && !st; i++) st = t->ops->to_host(t->ops->ctx, host[i], dev[i], t->total * sizeof(float));
+    if (!st) st = hy_save_state(t, dir, host);
+    hy_free(stage);
+    return st;
 }
 
 hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n) {
@@ -138,16 +167,21 @@ static hy_status hy_load_from(hy_trainer *t, const char *dir) {
     HY_TRY(hy_st_open(&f, path));
     hy_status st = HY_OK;
     const char *names[3] = {"master", "adam_m", "adam_v"};
-    float *dst[3] = {t->master, t->adam_m, t->adam_v};
+    float *dev[3] = {t->master, t->adam_m, t->adam_v}, *dst[3], *stage = NULL;
+    const hy_ops *o = t->ops;
+    st = hy_state_host(t, dst, &stage);
     for (int i = 0; i < 3 && !st; i++) {
         const hy_st_tensor *x = hy_st_find(f, names[i]);
         if (!x || x->dtype != HY_DTYPE_F32 || x->numel != t->total)
             st = hy_errorf(HY_ERR_FORMAT, "%s: tensor '%s' missing or not F32 [%zu]", path, names[i], t->total);
         else st = hy_st_to_f32(x, dst[i]);
+        if (!st && stage) st = o->to_dev(o->ctx, dev[i], dst[i], t->total * sizeof(float));
     }
     hy_st_close(f);
+    hy_free(stage);
     HY_TRY(st);
-    if (!t->master_is_weights) HY_TRY(hy_model_set_weights(t->m, t->master));
+    /* the model computes with the act-dtype rounding of the restored master weights */
+    if (!t->master_is_weights) HY_TRY(o->cast_to_act(o->ctx, hy_model_weights(t->m), t->master, t->total));
     return hy_loader_seek(t->train, c);
 }
 

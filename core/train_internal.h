@@ -25,7 +25,7 @@ typedef struct {
     hy_optim_groups groups;
     hy_schedule sched;
     hy_adamw_hparams adam;
-    float *master, *adam_m, *adam_v; /* host fp32 [total]; master may alias the model weights */
+    float *master, *adam_m, *adam_v; /* fp32 [total] in backend memory; master aliases the model weights with fp32 storage */
     int master_is_weights;
     size_t total;
     int64_t step;                 /* updates attempted (steps done) */

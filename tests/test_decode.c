@@ -535,7 +535,10 @@ HY_TEST(stop_strings_and_utf8_stream) {
     return 0;
 }
 
-/* ---- CLI on the demo model ---- */
+/* ---- CLI on the demo model ----
+ * The commands run with one OpenMP thread: on this tiny model every op is a
+ * few microseconds, so a second thread only adds barrier waits (which become
+ * milliseconds on a loaded CI machine). */
 
 static int cli_demo_model(char *dir, size_t n) {
     if (hy_test_tmpdir(dir, n, "gen")) return 1;
@@ -552,7 +555,7 @@ HY_TEST(cli_generate_demo) {
     char dir[256], cmd[1400], *a = NULL, *b = NULL, *log = NULL;
     HY_EXPECT(cli_demo_model(dir, sizeof dir) == 0);
     /* statistics on stderr */
-    snprintf(cmd, sizeof cmd, "%s generate --model %s/m --prompt 'What is 2+2?' --max-new-tokens 24", hy_test_hymba(), dir);
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s generate --model %s/m --prompt 'What is 2+2?' --max-new-tokens 24", hy_test_hymba(), dir);
     int rc = hy_test_run(cmd, &log);
     HY_EXPECT_MSG(rc == 0, "generate failed (%d): %s", rc, log ? log : "");
     HY_EXPECT_MSG(strstr(log, "tok/s") && strstr(log, "prompt ") && strstr(log, "generated "), "no statistics in: %s", log);
@@ -561,7 +564,7 @@ HY_TEST(cli_generate_demo) {
     /* stdout only: greedy twice and seeded sampling twice give the same text */
     const char *modes[] = {"", "--temperature 0.8 --top-k 40 --top-p 0.9 --seed 17", "--raw --seed 5 --stop e"};
     for (size_t i = 0; i < HY_ARRAY_LEN(modes); i++) {
-        snprintf(cmd, sizeof cmd, "(%s generate --model %s/m --prompt 'Tell me a story.' --max-new-tokens 20 %s 2>/dev/null)",
+        snprintf(cmd, sizeof cmd, "(OMP_NUM_THREADS=1 %s generate --model %s/m --prompt 'Tell me a story.' --max-new-tokens 20 %s 2>/dev/null)",
                  hy_test_hymba(), dir, modes[i]);
         HY_EXPECT(hy_test_run(cmd, &a) == 0 && hy_test_run(cmd, &b) == 0);
         HY_EXPECT_MSG(!strcmp(a, b), "mode '%s' not reproducible:\n%s\nvs\n%s", modes[i], a, b);
@@ -581,7 +584,7 @@ HY_TEST(cli_chat_demo) {
     char dir[256], cmd[1400], *log = NULL;
     HY_EXPECT(cli_demo_model(dir, sizeof dir) == 0);
     snprintf(cmd, sizeof cmd,
-             "printf 'Hello there\\nAnd then?\\n/reset\\nSecond conversation\\n' | %s chat --model %s/m --system 'Be brief.' "
+             "printf 'Hello there\\nAnd then?\\n/reset\\nSecond conversation\\n' | OMP_NUM_THREADS=1 %s chat --model %s/m --system 'Be brief.' "
              "--max-new-tokens 12",
              hy_test_hymba(), dir);
     int rc = hy_test_run(cmd, &log);
