@@ -1,0 +1,3 @@
+# DPO, pipelines and export (issue 4): fast objective/gradient/export checks,
+# and the slower end-to-end runs of hymba dpo / hymba run on the tiny demo model.
+hy_add_test(test_dpo SOURCES test_dpo.c train_util.c LABELS cpu TIMEOUT 600)
