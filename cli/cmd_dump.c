@@ -3,28 +3,34 @@
  * (shifted, mean over non-ignored targets — Hugging Face semantics; NaN when
  * no target is valid, as there), grad.<hf-name> for every parameter, fp32.
  * Each row of input_ids is one document; rows run packed in one micro-batch
- * (packing is exact, so this equals running them one by one). */
+ * (packing is exact, so this equals running them one by one).
+ * --device / --precision pick the backend (kernels/backend.h); the default
+ * precision is fp32 even on a GPU, because a reference state is fp32. */
 #include <math.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "core/alloc.h"
+#include "core/checkpoint.h"
 #include "core/model.h"
 #include "core/safetensors.h"
 #include "kernels/backend.h"
 
 typedef struct {
-    const char *model, *batch, *out;
+    const char *model, *batch, *out, *device, *precision;
 } hy_dump_args;
 
 static int hy_dump_usage(FILE *f) {
     fprintf(f,
-            "usage: hymba dump --model DIR --batch IN.safetensors --out OUT.safetensors\n\n"
+            "usage: hymba dump --model DIR --batch IN.safetensors --out OUT.safetensors [--device D] [--precision P]\n\n"
             "Runs the model on a batch and writes logits, loss and every parameter gradient (fp32).\n"
             "  --model DIR     checkpoint directory (config.json + model.safetensors)\n"
             "  --batch FILE    safetensors with input_ids [B,T] (I64 or I32) and optional labels [B,T]\n"
             "                  (-100 = ignored; without labels, input_ids are the labels); each row is one document\n"
-            "  --out FILE      output reference state\n");
+            "  --out FILE      output reference state\n"
+            "  --device D      auto (default: CUDA when a GPU is visible), cpu, cuda or cuda:N\n"
+            "  --precision P   fp32 (default: a reference state is fp32 end to end), bf16 (CUDA: the training\n"
+            "                  precision, bf16 weights and activations), or auto (bf16 on CUDA, fp32 on the CPU)\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -75,6 +81,22 @@ static hy_status hy_dump_write(const char *path, hy_model *m, const float *logit
     return st;
 }
 
+/* On a GPU, check that the model's plan fits before allocating it, so a batch
+ * too large gets the sizes and a hint instead of a CUDA error. */
+static hy_status hy_dump_plan(const hy_ops *ops, const char *model, int B, int T) {
+    if (ops->host_memory) return HY_OK;
+    hy_config cfg;
+    hy_model_mem mm;
+    HY_TRY(hy_ckpt_load_config(model, &cfg));
+    HY_TRY(hy_model_plan_bytes(&cfg, ops->act_dtype, B * T, B, 1, &mm));
+    char al[64];
+    snprintf(al, sizeof al, "activations (%d x %d tokens)", B, T);
+    hy_mem_item it[] = {{"weights", mm.weights}, {"gradients (fp32)", mm.grads}, {al, mm.activations + mm.statistics + mm.metadata},
+                        {"logits readback (fp32)", sizeof(float) * (size_t)hy_imin(B * T, 1024) * (size_t)cfg.vocab_padded}};
+    return hy_backend_check_fit(ops, it, (int)HY_ARRAY_LEN(it), (size_t)512 << 20,
+                                "use a batch with fewer or shorter rows, or --precision bf16");
+}
+
 static hy_status hy_dump_run(const hy_dump_args *a) {
     hy_status st;
     hy_st_file *bf = NULL;
@@ -86,7 +108,8 @@ static hy_status hy_dump_run(const hy_dump_args *a) {
     HY_CHECK_GOTO(st, hy_st_open(&bf, a->batch), done);
     HY_CHECK_GOTO(st, hy_dump_ids(bf, "input_ids", &ids, &B, &T), done);
     if (hy_st_find(bf, "labels")) HY_CHECK_GOTO(st, hy_dump_ids(bf, "labels", &labels, &B, &T), done);
-    HY_CHECK_GOTO(st, hy_backend_cpu_create(&ops, 0), done);
+    HY_CHECK_GOTO(st, hy_backend_create(&ops, a->device, a->precision), done);
+    HY_CHECK_GOTO(st, hy_dump_plan(ops, a->model, B, T), done);
     HY_CHECK_GOTO(st, hy_model_open(&m, a->model, ops, B * T, B, 1), done);
     size_t nt = (size_t)B * T, V = (size_t)hy_model_config(m)->vocab_size;
     HY_CHECK_GOTO(st, hy_malloc((void **)&targets, nt * 4, 0, "targets"), done);
@@ -116,8 +139,8 @@ static hy_status hy_dump_run(const hy_dump_args *a) {
         HY_CHECK_GOTO(st, hy_model_get_grads(m, grads), done);
         HY_CHECK_GOTO(st, hy_dump_write(a->out, m, logits, loss, grads, B, T), done);
     }
-    printf("hymba dump: %d x %d tokens, loss %.6f over %zu targets, %d gradient tensors -> %s\n", B, T, loss, valid,
-           hy_model_params(m)->count, a->out);
+    printf("hymba dump: %d x %d tokens on %s (%s), loss %.6f over %zu targets, %d gradient tensors -> %s\n", B, T, ops->name,
+           ops->act_dtype == HY_DTYPE_F32 ? "fp32" : "bf16", loss, valid, hy_model_params(m)->count, a->out);
 done:
     hy_free(grads);
     hy_free(w);
@@ -128,16 +151,17 @@ done:
     hy_free(labels);
     hy_free(ids);
     hy_model_free(m);
-    if (ops) hy_backend_cpu_destroy(ops);
+    hy_backend_destroy(ops);
     hy_st_close(bf);
     return st;
 }
 
 int hy_cmd_dump(int argc, char **argv) {
     if (hy_cli_wants_help(argc, argv)) return hy_dump_usage(stdout);
-    hy_dump_args a = {0};
+    hy_dump_args a = {.device = "auto", .precision = "fp32"};
     for (int i = 1; i < argc; i++) {
-        const char **dst = !strcmp(argv[i], "--model") ? &a.model : !strcmp(argv[i], "--batch") ? &a.batch : !strcmp(argv[i], "--out") ? &a.out : NULL;
+        const char **dst = !strcmp(argv[i], "--model") ? &a.model : !strcmp(argv[i], "--batch") ? &a.batch : !strcmp(argv[i], "--out") ? &a.out
+                           : !strcmp(argv[i], "--device") ? &a.device : !strcmp(argv[i], "--precision") ? &a.precision : NULL;
         if (!dst || i + 1 >= argc) {
             fprintf(stderr, "hymba dump: %s '%s'\n", dst ? "missing value after" : "unknown option", argv[i]);
             return hy_dump_usage(stderr);

@@ -55,8 +55,7 @@ hy_status hy_attention_decode_cpu(void *ctx, hy_act *out /* [n, NH·DV] */, cons
                                   const hy_act *kc /* [M+R, NKV·DQK] */, const hy_act *vc /* [M+R, NKV·DV] */, int i0, int n, int M, int R,
                                   int W, int NH, int NKV, int DQK, int DV, float scale);
 
-/* To be implemented in kernels/cuda/decode_ops.cu (not yet: the CUDA table
- * leaves these pointers NULL and core/decode.c reports it). */
+/* Implemented in kernels/cuda/decode_ops.cu. */
 hy_status hy_conv1d_step_cuda(void *ctx, hy_act *u /* [n,DI] */, const hy_act *x /* [n,DI] ldx */, int ldx, hy_act *state /* [DC−1,DI] in/out */,
                               const hy_act *w /* [DI,DC] */, const hy_act *b /* [DI] */, int n, int DI, int DC);
 hy_status hy_scan_step_cuda(void *ctx, hy_act *y /* [n,DI] */, float *h /* [DI,DS] in/out */, const hy_act *u /* [n,DI] */,

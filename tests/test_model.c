@@ -33,7 +33,7 @@ HY_TEST(reference_spec12_via_dump) {
     char dir[256], cmd[1024], out[300];
     HY_EXPECT(hy_test_tmpdir(dir, sizeof dir, "dump") == 0);
     snprintf(out, sizeof out, "%s/state.safetensors", dir);
-    snprintf(cmd, sizeof cmd, "%s dump --model %s --batch %s/batch.safetensors --out %s", hy_test_hymba(), SPEC12, SPEC12, out);
+    snprintf(cmd, sizeof cmd, "%s dump --device cpu --model %s --batch %s/batch.safetensors --out %s", hy_test_hymba(), SPEC12, SPEC12, out);
     char *log = NULL;
     int rc = hy_test_run(cmd, &log);
     HY_EXPECT_MSG(rc == 0, "hymba dump failed (%d): %s", rc, log ? log : "");

@@ -31,7 +31,7 @@ HY_TEST(dump_15b_random_init) {
     hy_st_entry e = {.name = "input_ids", .dtype = HY_DTYPE_I64, .ndim = 2, .shape = {1, 6}, .data = ids};
     snprintf(path, sizeof path, "%s/batch.safetensors", dir);
     HY_EXPECT_OK(hy_st_write(path, &e, 1, NULL, 0));
-    snprintf(cmd, sizeof cmd, "%s dump --model %s/ckpt --batch %s --out %s/state.safetensors", hy_test_hymba(), dir, path, dir);
+    snprintf(cmd, sizeof cmd, "%s dump --device cpu --model %s/ckpt --batch %s --out %s/state.safetensors", hy_test_hymba(), dir, path, dir);
     rc = hy_test_run(cmd, &log);
     HY_EXPECT_MSG(rc == 0, "%s\n%s", cmd, log ? log : "");
     fprintf(stderr, "  %s", log ? log : "");

@@ -23,6 +23,7 @@
 #include "kernels/attention.h"
 #include "kernels/conv1d.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/decode_ops.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
 #include "kernels/optim_ops.h"
@@ -235,6 +236,9 @@ static void cu_fill_ops(hy_ops *o) {
     o->ce_bwd = hy_ce_bwd_cuda;
     o->gather_rows = hy_gather_rows_cuda;
     o->scatter_rows = hy_scatter_rows_cuda;
+    o->conv1d_step = hy_conv1d_step_cuda;
+    o->scan_step = hy_scan_step_cuda;
+    o->attention_decode = hy_attention_decode_cuda;
     o->adamw = hy_adamw_cuda;
     o->sumsq = hy_sumsq_cuda;
     o->all_finite = hy_all_finite_cuda;
