@@ -37,7 +37,7 @@
 enum { HY_GEN_MAX_STOPS = 16 };
 
 typedef struct {
-    const char *model, *prompt, *system;
+    const char *model, *prompt, *system, *device, *precision;
     const char *stops[HY_GEN_MAX_STOPS + 1];
     int n_stops;
     int max_new, max_ctx, chunk, raw, bos, official_window;
@@ -91,7 +91,9 @@ static int hy_gen_usage(FILE *f, int chat) {
                "  --stop STR             stop when the text contains STR (repeatable, up to %d); \"<extra_id_1>\" always stops\n"
                "  --max-context N        tokens the cache holds (default: max_position_embeddings - meta tokens)\n"
                "  --chunk N              prefill rows per pass (default 64)\n"
-               "  --official-window      generated tokens see W-1 previous positions (the official cached decode)\n",
+               "  --official-window      generated tokens see W-1 previous positions (the official cached decode)\n"
+               "  --device D             auto (default: CUDA when a GPU is visible), cpu, cuda or cuda:N\n"
+               "  --precision P          auto (default: bf16 on CUDA, fp32 on the CPU), bf16 or fp32\n",
             chat ? "" : "  --prompt TEXT          the user message (or the raw text with --raw)\n",
             chat ? "" : "  --raw                  feed the prompt as plain text (BOS first) instead of a chat turn\n"
                         "  --chat                 render the prompt as a chat turn (the default)\n",
@@ -126,6 +128,8 @@ static int hy_gen_value(hy_gen_args *a, const char *cmd, const char *o, const ch
     if (!strcmp(o, "--model")) a->model = v;
     else if (!strcmp(o, "--prompt") && strcmp(cmd, "chat")) a->prompt = v;
     else if (!strcmp(o, "--system")) a->system = v;
+    else if (!strcmp(o, "--device")) a->device = v;
+    else if (!strcmp(o, "--precision")) a->precision = v;
     else if (!strcmp(o, "--max-new-tokens")) return hy_gen_int(cmd, o, v, 1, 1 << 24, &a->max_new);
     else if (!strcmp(o, "--max-context")) return hy_gen_int(cmd, o, v, 1, 1 << 28, &a->max_ctx);
     else if (!strcmp(o, "--chunk")) return hy_gen_int(cmd, o, v, 1, 4096, &a->chunk);
@@ -197,7 +201,7 @@ static void hy_gen_close(hy_gen *g) {
     hy_model_free(g->m);
     hy_chat_template_free(g->tpl);
     hy_tok_free(g->tok);
-    if (g->ops) hy_backend_cpu_destroy(g->ops);
+    hy_backend_destroy(g->ops);
     memset(g, 0, sizeof *g);
 }
 
@@ -205,7 +209,7 @@ static hy_status hy_gen_open(hy_gen *g, const hy_gen_args *a, int need_template)
     memset(g, 0, sizeof *g);
     HY_TRY(hy_tok_load(&g->tok, a->model));
     if (need_template) HY_TRY(hy_chat_template_load(&g->tpl, a->model));
-    HY_TRY(hy_backend_cpu_create(&g->ops, 0));
+    HY_TRY(hy_backend_create(&g->ops, a->device, a->precision));
     /* inference only: the model's own activation plan is never used by decoding */
     HY_TRY(hy_model_open(&g->m, a->model, g->ops, 1, 1, 0));
     const hy_config *c = hy_model_config(g->m);
