@@ -235,6 +235,9 @@ static int hy_gen_is_prefix(const hy_gen *g, int k, const int32_t *prompt, int n
  * end of the previous prompt) when that is a prefix (a reply whose tokens are
  * not re-tokenized identically); else everything after a reset.  Then mark. */
 static hy_status hy_gen_prefill(hy_gen *g, const int32_t *prompt, int n, hy_gen_stats *st) {
+    if (n > hy_decode_max_ctx(g->d))
+        return hy_errorf(HY_ERR_ARG, "the prompt has %d tokens but the context holds %d; hint: --max-context%s", n, hy_decode_max_ctx(g->d),
+                         g->chat ? " or /reset" : "");
     int have = hy_decode_len(g->d), mark = hy_decode_mark_len(g->d);
     if (!(g->have_logits && hy_gen_is_prefix(g, have, prompt, n))) {
         if (hy_gen_is_prefix(g, mark, prompt, n) && hy_decode_rewind(g->d) == HY_OK) {
@@ -244,9 +247,6 @@ static hy_status hy_gen_prefill(hy_gen *g, const int32_t *prompt, int n, hy_gen_
             have = 0;
         }
     }
-    if (n > hy_decode_max_ctx(g->d))
-        return hy_errorf(HY_ERR_ARG, "the prompt has %d tokens but the context holds %d; hint: --max-context%s", n, hy_decode_max_ctx(g->d),
-                         g->chat ? " or /reset" : "");
     double t0 = hy_gen_now();
     g->have_logits = 0;
     HY_TRY(hy_decode_prefill(g->d, prompt + have, n - have, g->logits, 0));
