@@ -32,6 +32,7 @@ static const hy_command hy_commands[] = {
     {"data", hy_cmd_data, "prepare, inspect, render datasets; token store stats"},
     {"generate", hy_cmd_generate, "generate a reply to a prompt (streamed, with tokens/s)"},
     {"chat", hy_cmd_chat, "interactive chat with a checkpoint"},
+    {"launch", hy_cmd_launch, "start N local ranks of a multi-GPU job (hymba launch -n N -- hymba sft ...)"},
 };
 
 static void hy_usage(FILE *f) {

@@ -101,7 +101,7 @@ static hy_status hy_nccl_poll(hy_comm *c, cudaEvent_t ev, const char *what) {
             }
         }
         if (now - t0 > c->timeout_s)
-            return hy_errorf(HY_ERR_NCCL, "rank %d of %d: NCCL %s did not complete within %.0f s: another rank hangs, is much slower, or "
+            return hy_errorf(HY_ERR_NCCL, "rank %d of %d: NCCL %s did not complete within %g s: another rank hangs, is much slower, or "
                              "died without closing its connection; aborting the communicator (HYMBA_COMM_TIMEOUT raises the limit, "
                              "NCCL_DEBUG=WARN tells more)", c->env.rank, c->env.world, what, c->timeout_s);
         if (spin < 64) sched_yield();

@@ -218,7 +218,7 @@ static hy_status hy_server_admit(hy_server *s, int fd, const char *from) {
     h.version = hy_get_u32(b + 8);
     char msg[512];
     if (h.version != r->version) {
-        snprintf(msg, sizeof msg, "a rank connecting from %s speaks rendezvous protocol version %u but rank 0 speaks version %u: "
+        snprintf(msg, sizeof msg, "a rank connecting from %.100s speaks rendezvous protocol version %u but rank 0 speaks version %u: "
                  "run the same hymba build on every rank", from, h.version, r->version);
         (void)hy_reply_send(fd, HY_REPLY_REJECTED, msg, NULL, 0, dl);
         close(fd);
@@ -303,7 +303,7 @@ in_use:;
 static hy_status hy_server_timeout(hy_server *s, double timeout_s) {
     char missing[256], msg[768];
     hy_missing_ranks(s->r, missing, sizeof missing);
-    int n = snprintf(msg, sizeof msg, "rank%s %s of %d never connected to port %d within %.0f s (%d of %d arrived)",
+    int n = snprintf(msg, sizeof msg, "rank%s %s of %d never connected to port %d within %g s (%d of %d arrived)",
                      strchr(missing, ',') || strchr(missing, '-') ? "s" : "", missing, s->r->world, s->e->master_port, timeout_s,
                      s->arrived, s->r->world - 1);
     if (s->wrong_job && n > 0 && (size_t)n < sizeof msg)
@@ -330,7 +330,8 @@ static hy_status hy_server_run(hy_rdzv *r, const hy_dist_env *e, const hy_rdzv_o
         hy_sock_setup(fd);
         char host[NI_MAXHOST] = "?";
         (void)getnameinfo((struct sockaddr *)&from, fl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-        st = hy_server_admit(&s, fd, host);
+        const char *shown = strncmp(host, "::ffff:", 7) ? host : host + 7; /* IPv4 on the dual-stack socket */
+        st = hy_server_admit(&s, fd, shown);
     }
     close(s.lfd);
     if (st) return st;
@@ -381,7 +382,7 @@ static hy_status hy_client_connect(hy_rdzv *r, const hy_dist_env *e, double time
         hy_sleep_s(backoff);
         backoff = backoff * 2 < 0.5 ? backoff * 2 : 0.5;
     }
-    return hy_errorf(HY_ERR_NCCL, "rendezvous: rank %d of %d did not connect to %s:%d within %.0f s: %s (is rank 0 running, and do "
+    return hy_errorf(HY_ERR_NCCL, "rendezvous: rank %d of %d did not connect to %s:%d within %g s: %s (is rank 0 running, and do "
                      "MASTER_ADDR/MASTER_PORT point at it? HYMBA_COMM_TIMEOUT raises the limit)", r->rank, r->world, e->master_addr,
                      e->master_port, timeout_s, last);
 }

@@ -52,7 +52,25 @@ static hy_status hy_fail(hy_rdzv *r, int except, const char *fmt, ...) {
     return hy_sticky(r);
 }
 
+static hy_status hy_handle(hy_rdzv *r, int k, uint32_t type, uint64_t len, double deadline);
+
+/* A complete ABORT notice already waiting on peer k's socket (read without
+ * blocking) explains better why the peer went away: report it instead. */
+static hy_status hy_pending_abort(hy_rdzv *r, int k) {
+    unsigned char h[HY_MSG_HEAD];
+    int fd = r->peers[k].fd;
+    while (fd >= 0 && recv(fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT) == (ssize_t)sizeof h) {
+        uint32_t type = hy_get_u32(h);
+        uint64_t len = hy_get_u64(h + 8);
+        if (type == HY_MSG_DATA || len > HY_MSG_TEXT_MAX + 8) return HY_OK;
+        if (recv(fd, h, sizeof h, MSG_DONTWAIT) != (ssize_t)sizeof h) return HY_OK;
+        if (hy_handle(r, k, type, len, hy_rdzv_now() + 0.2) != HY_OK) return HY_ERR_NCCL;
+    }
+    return HY_OK;
+}
+
 static hy_status hy_peer_gone(hy_rdzv *r, int k) {
+    if (!r->failed[0] && hy_pending_abort(r, k) != HY_OK) return hy_sticky(r);
     if (k == 0)
         return hy_fail(r, -1, "rank 0 closed its control connection%s: the job cannot continue",
                        r->peers[0].bye ? " (it left the job)" : " without a goodbye (its process died or was killed)");
@@ -134,7 +152,7 @@ static hy_status hy_barrier_root(hy_rdzv *r, uint64_t seq, double deadline, doub
         if (left <= 0) {
             char missing[256];
             hy_barrier_missing(r, seq, missing, sizeof missing);
-            return hy_fail(r, -1, "barrier: rank(s) %s of %d did not arrive within %.0f s (hung, or much slower than rank 0)", missing,
+            return hy_fail(r, -1, "barrier: rank(s) %s of %d did not arrive within %g s (hung, or much slower than rank 0)", missing,
                            r->world, timeout_s);
         }
         int c = poll(pf, (nfds_t)n, (int)(left > 1 ? 1000 : left * 1000 + 1));
@@ -161,6 +179,7 @@ static hy_status hy_barrier_root(hy_rdzv *r, uint64_t seq, double deadline, doub
 hy_status hy_rdzv_barrier(hy_rdzv *r, double timeout_s) {
     if (r->failed[0]) return hy_sticky(r);
     if (r->world == 1) return HY_OK;
+    HY_TRY(hy_rdzv_check(r)); /* an abort that already arrived wins */
     uint64_t seq = ++r->barrier_seq;
     double deadline = hy_rdzv_now() + timeout_s;
     if (r->rank == 0) return hy_barrier_root(r, seq, deadline, timeout_s);
@@ -221,7 +240,7 @@ static hy_status hy_check_peer(hy_rdzv *r, int peer) {
     int ok = r->rank == 0 ? (peer >= 1 && peer < r->world) : peer == 0;
     if (!ok) return hy_errorf(HY_ERR_ARG, "control channel: rank %d cannot exchange data with rank %d (star around rank 0)", r->rank, peer);
     if (r->peers[peer].fd < 0) return hy_peer_gone(r, peer);
-    return HY_OK;
+    return hy_rdzv_check(r); /* an abort that already arrived wins */
 }
 
 hy_status hy_rdzv_send(hy_rdzv *r, int peer, const void *data, size_t n, double timeout_s) {
@@ -229,7 +248,7 @@ hy_status hy_rdzv_send(hy_rdzv *r, int peer, const void *data, size_t n, double 
     int s = hy_chan_send(r->peers[peer].fd, HY_MSG_DATA, data, n, hy_rdzv_now() + timeout_s);
     if (s == HY_SOCK_CLOSED) return hy_peer_gone(r, peer);
     if (s == HY_SOCK_TIMEOUT)
-        return hy_fail(r, -1, "rank %d: sending %zu bytes to rank %d did not finish within %.0f s (rank %d hung?)", r->rank, n, peer,
+        return hy_fail(r, -1, "rank %d: sending %zu bytes to rank %d did not finish within %g s (rank %d hung?)", r->rank, n, peer,
                        timeout_s, peer);
     if (s != HY_SOCK_OK) return hy_fail(r, -1, "rank %d: sending to rank %d failed: %s", r->rank, peer, hy_sock_what(s));
     return HY_OK;

@@ -2,11 +2,12 @@
  *
  * A plan is built from REGIONS: contiguous ranges of the padded flat buffer
  * with a readiness stage each (one region of stage 0 for a bare size; one
- * per run of equal-stage tensors for a parameter table).  Cuts go at region
- * boundaries, rounded to the quantum Q = world·align (every bucket must be a
- * multiple of Q so that its world chunks are equal and aligned); each span
- * between cuts is then split into about-equal buckets of ≤ bucket_elems
- * (rounded to Q).  Everything is integer arithmetic on size_t. */
+ * per run of equal-stage tensors for a parameter table).  The buffer is
+ * handled in quanta of Q = world·align elements (every bucket must be a
+ * multiple of Q so that its world chunks are equal and aligned); cuts go
+ * where the stage of the quanta changes, and each span between cuts is then
+ * split into about-equal buckets of ≤ bucket_elems (rounded to Q).
+ * Everything is integer arithmetic on size_t. */
 #include "shard.h"
 
 #include <stdlib.h>
@@ -30,18 +31,28 @@ static hy_status hy_shard_check_args(size_t total, int world, size_t align) {
     return HY_OK;
 }
 
-/* Cut positions (multiples of q strictly inside (0, padded), ascending) at
- * the stage changes of the regions.  Returns the count written to cuts. */
+/* Cut positions (multiples of q strictly inside (0, padded), ascending):
+ * every quantum [u·q, (u+1)·q) takes the lowest stage of the regions it
+ * overlaps (it is final only when all of them are), and a cut goes wherever
+ * that stage changes.  This is the best possible at quantum granularity: a
+ * quantum straddling a region boundary waits for the later side, nothing
+ * else waits.  Runs of quanta inside one region are skipped in one step, so
+ * the cost is O(regions).  Returns the count written to cuts (at most
+ * 2·n_rg). */
 static int hy_stage_cuts(const hy_region *rg, int n_rg, size_t padded, size_t q, size_t *cuts) {
-    int n = 0;
-    for (int i = 1; i < n_rg; i++) {
-        if (rg[i].stage == rg[i - 1].stage) continue;
-        size_t x = rg[i].start;
-        /* the straddling bucket should consist mostly of the side that
-         * finishes later in the backward pass: the lower stage */
-        size_t c = rg[i - 1].stage < rg[i].stage ? hy_round_up(x, q) : x / q * q;
-        if (c == 0 || c >= padded || (n && c <= cuts[n - 1])) continue;
-        cuts[n++] = c;
+    int n = 0, i = 0, prev = 0;
+    for (size_t u = 0, units = padded / q; u < units;) {
+        size_t a = u * q, b = a + q;
+        while (i + 1 < n_rg && rg[i + 1].start <= a) i++;
+        size_t end_i = i + 1 < n_rg ? rg[i + 1].start : padded;
+        int st = rg[i].stage;
+        size_t next = u + 1;
+        if (end_i >= b) next = end_i / q; /* quanta wholly inside region i */
+        else
+            for (int j = i + 1; j < n_rg && rg[j].start < b; j++) st = rg[j].stage < st ? rg[j].stage : st;
+        if (u > 0 && st != prev) cuts[n++] = a;
+        prev = st;
+        u = next;
     }
     return n;
 }
@@ -97,7 +108,7 @@ static hy_status hy_plan_from_regions(hy_shard_plan *p, const hy_region *rg, int
     p->shard = p->padded / (size_t)world;
     const size_t units = p->padded / q;
     size_t *cuts = NULL, *starts = NULL;
-    HY_TRY(hy_malloc((void **)&cuts, sizeof(size_t) * ((size_t)n_rg + 2), 0, "shard plan cuts"));
+    HY_TRY(hy_malloc((void **)&cuts, sizeof(size_t) * (2 * (size_t)n_rg + 2), 0, "shard plan cuts"));
     int n_cuts = bucket_elems ? hy_stage_cuts(rg, n_rg, p->padded, q, cuts + 1) : 0;
     cuts[0] = 0;
     cuts[n_cuts + 1] = p->padded;

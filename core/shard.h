@@ -45,9 +45,9 @@
  * whole backward).  A bucket's stage is the minimum over the tensors it
  * touches: its gradient is final once the backward of layer `stage` has
  * finished (stage −1: once the whole backward has).  Bucket cuts are placed
- * at stage changes (rounded to world·align so that the straddling bucket is
- * mostly made of the side that finishes later) and between them at about
- * bucket_elems. */
+ * where the stage changes — at the granularity of world·align elements, a
+ * piece straddling two tensors taking the lower stage — and between them
+ * at about bucket_elems. */
 #ifndef HY_SHARD_H
 #define HY_SHARD_H
 #include "hy_base.h"
