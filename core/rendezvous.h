@@ -17,6 +17,9 @@
  *                      (SLURM_LOCALID set): a batch script itself is a
  *                      single process;
  *      none            rank 0 of 1.
+ *    HYMBA_RDZV_PORT, when set, replaces the port for every launcher; under
+ *    torchrun with TORCHELASTIC_USE_AGENT_STORE=True (its agent serves a
+ *    store on MASTER_PORT itself) the default is MASTER_PORT + 1.
  *    torchrun wins over the others because torchrun (and `hymba launch`) is
  *    often started BY srun or mpirun, one launcher per node, and then the
  *    outer launcher's variables describe the launcher, not the rank.

@@ -92,7 +92,12 @@ static hy_status hy_detect_torchrun(hy_dist_env *e, char *const *envp) {
     const char *key = hy_env_get(envp, "TORCHELASTIC_RUN_ID");
     if (key) HY_TRY(hy_env_copy(e->job_key, sizeof e->job_key, "TORCHELASTIC_RUN_ID", key));
     snprintf(e->origin, sizeof e->origin, "RANK/WORLD_SIZE");
-    return hy_env_master(e, envp, NULL, 0);
+    HY_TRY(hy_env_master(e, envp, NULL, 0));
+    /* torchrun's agent serves its own store on MASTER_PORT (workers only
+     * connect to it), so that port is taken: use the next one */
+    const char *agent = hy_env_get(envp, "TORCHELASTIC_USE_AGENT_STORE");
+    if (agent && (!strcmp(agent, "True") || !strcmp(agent, "1")) && e->master_port > 0 && e->master_port < 65535) e->master_port++;
+    return HY_OK;
 }
 
 static hy_status hy_detect_mpi(hy_dist_env *e, char *const *envp) {
@@ -189,6 +194,8 @@ hy_status hy_dist_env_detect(hy_dist_env *e, char *const *envp) {
     }
     const char *key = hy_env_get(envp, "HYMBA_JOB_KEY");
     if (key && key[0]) HY_TRY(hy_env_copy(e->job_key, sizeof e->job_key, "HYMBA_JOB_KEY", key));
+    int present;
+    HY_TRY(hy_env_int(envp, "HYMBA_RDZV_PORT", 1, 65535, &e->master_port, &present));
     if (e->world == 1) { e->master_addr[0] = '\0'; e->master_port = 0; }
     return hy_env_validate(e);
 }

@@ -135,6 +135,15 @@ HY_TEST(env_torchrun) {
     const char *one[] = {"RANK=0", "WORLD_SIZE=1", NULL}; /* one process: nothing else needed */
     HY_EXPECT_OK(hy_detect(&e, one));
     HY_EXPECT(e.world == 1 && e.rank == 0 && e.local_rank == 0 && e.master_port == 0);
+    /* torchrun's agent holds MASTER_PORT; HYMBA_RDZV_PORT overrides any port */
+    const char *agent[] = {"RANK=1", "WORLD_SIZE=2", "LOCAL_RANK=1", "MASTER_ADDR=h", "MASTER_PORT=29500",
+                           "TORCHELASTIC_USE_AGENT_STORE=True", NULL};
+    HY_EXPECT_OK(hy_detect(&e, agent));
+    HY_EXPECT(e.master_port == 29501);
+    const char *over[] = {"RANK=1", "WORLD_SIZE=2", "LOCAL_RANK=1", "MASTER_ADDR=h", "MASTER_PORT=29500",
+                          "TORCHELASTIC_USE_AGENT_STORE=True", "HYMBA_RDZV_PORT=31000", NULL};
+    HY_EXPECT_OK(hy_detect(&e, over));
+    HY_EXPECT(e.master_port == 31000);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <cuda_runtime_api.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/comm.h"
