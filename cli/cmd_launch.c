@@ -80,7 +80,7 @@ static int hy_launch_usage(FILE *f) {
     fprintf(f,
             "usage: hymba launch -n N [--master-port P] [--all-output] [--grace S] -- COMMAND [ARGS...]\n\n"
             "Starts N local processes of one data-parallel job (one per GPU), e.g.\n"
-            "  hymba launch -n 8 -- hymba sft recipes/sft_hymba1.5b_ngpu.yaml\n"
+            "  hymba launch -n 8 -- hymba sft recipes/hymba-1.5b/sft1.yaml\n"
             "Each gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT\n"
             "and HYMBA_JOB_KEY; rank r uses GPU r.  A command named \"hymba\" runs this hymba binary.\n"
             "  -n, --nproc N       processes to start (1..%d)\n"

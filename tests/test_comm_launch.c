@@ -206,8 +206,8 @@ HY_TEST(launch_failure) {
 }
 
 HY_TEST(launch_tcp_job) {
-    char *out = NULL, cmd[4200];
-    snprintf(cmd, sizeof cmd, "-- %s --child-tcp", hy_test_self());
+    char *out = NULL, cmd[4200], self[4096];
+    snprintf(cmd, sizeof cmd, "-- %s --child-tcp", hy_test_self(self, sizeof self));
     HY_EXPECT(hy_run(&out, "%s launch -n 3 --all-output %s", cmd) == 0);
     for (int r = 0; r < 3; r++) {
         char want[96];

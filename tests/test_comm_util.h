@@ -21,7 +21,7 @@ int hy_fork_run(int n, const int *ranks, hy_rank_fn fn, void *arg, int *codes, c
 int hy_test_free_port(void);
 /* A torchrun-style environment for rank/world on 127.0.0.1:port. */
 void hy_test_env(hy_dist_env *e, int rank, int world, int port, const char *key);
-/* Path of this test executable. */
-const char *hy_test_self(void);
+/* Path of this test executable, written to buf. */
+const char *hy_test_self(char *buf, size_t n);
 
 #endif
