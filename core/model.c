@@ -120,8 +120,9 @@ static hy_status hy_model_alloc(hy_model *m) {
     m->act_bytes = act.off;
     m->f32_bytes = f32.off;
     m->i32_bytes = i32.off;
-    HY_TRY(o->alloc(o->ctx, (void **)&m->w, m->pt.total * m->esz, "model weights"));
-    if (m->training) HY_TRY(o->alloc(o->ctx, (void **)&m->g, m->pt.total * sizeof(float), "model gradients"));
+    if (m->buf_elems < m->pt.total) m->buf_elems = m->pt.total;
+    HY_TRY(o->alloc(o->ctx, (void **)&m->w, m->buf_elems * m->esz, "model weights"));
+    if (m->training) HY_TRY(o->alloc(o->ctx, (void **)&m->g, m->buf_elems * sizeof(float), "model gradients"));
     HY_TRY(o->alloc(o->ctx, &m->act_mem, m->act_bytes, "activations"));
     HY_TRY(o->alloc(o->ctx, &m->f32_mem, m->f32_bytes, "activation statistics"));
     HY_TRY(o->alloc(o->ctx, &m->i32_mem, m->i32_bytes, "batch metadata"));
@@ -133,6 +134,11 @@ static hy_status hy_model_alloc(hy_model *m) {
 }
 
 hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training) {
+    return hy_model_create_ex(out, cfg, ops, max_text_tokens, max_docs, training, 0);
+}
+
+hy_status hy_model_create_ex(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training,
+                             size_t buffer_elems) {
     *out = NULL;
     if (max_text_tokens < 1 || max_docs < 1 || max_docs > max_text_tokens)
         return hy_errorf(HY_ERR_ARG, "model plan: need 1 <= documents (%d) <= text tokens (%d)", max_docs, max_text_tokens);
@@ -142,6 +148,7 @@ hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *op
     m->ops = ops;
     m->training = training;
     m->esz = hy_dtype_size(ops->act_dtype);
+    m->buf_elems = buffer_elems;
     m->max_text = max_text_tokens;
     m->max_docs = max_docs;
     m->max_rows = max_text_tokens + max_docs * cfg->num_meta;
@@ -214,12 +221,17 @@ void hy_model_free(hy_model *m) {
 }
 
 const hy_param_table *hy_model_params(const hy_model *m) { return &m->pt; }
+size_t hy_model_buffer_elems(const hy_model *m) { return m->buf_elems; }
+void hy_model_set_backward_hook(hy_model *m, void (*fn)(void *user, int layer), void *user) {
+    m->bwd_hook = fn;
+    m->bwd_hook_user = user;
+}
 const hy_config *hy_model_config(const hy_model *m) { return &m->cfg; }
 const hy_ops *hy_model_ops(const hy_model *m) { return m->ops; }
 hy_act *hy_model_weights(hy_model *m) { return m->w; }
 float *hy_model_grads(hy_model *m) { return m->g; }
 size_t hy_model_bytes(const hy_model *m) {
-    return m->pt.total * (m->esz + (m->training ? 4 : 0)) + m->act_bytes + m->f32_bytes + m->i32_bytes;
+    return m->buf_elems * (m->esz + (m->training ? 4 : 0)) + m->act_bytes + m->f32_bytes + m->i32_bytes;
 }
 
 hy_status hy_model_set_weights(hy_model *m, const float *host) {
@@ -255,5 +267,5 @@ hy_status hy_model_get_grads(hy_model *m, float *host) {
 
 hy_status hy_model_zero_grads(hy_model *m) {
     if (!m->g) return hy_errorf(HY_ERR_ARG, "the model was created without gradients");
-    return m->ops->zero(m->ops->ctx, m->g, m->pt.total * sizeof(float));
+    return m->ops->zero(m->ops->ctx, m->g, m->buf_elems * sizeof(float));
 }

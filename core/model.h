@@ -40,7 +40,18 @@ typedef struct {
  * up to `max_text_tokens` text tokens in up to `max_docs` documents.
  * `training` = 0 plans inference only (no gradients). */
 hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training);
+/* As hy_model_create, with weight and gradient buffers of `buffer_elems`
+ * elements when that exceeds the parameter table's total (data-parallel
+ * sharding pads the flat buffers to world·chunk; the tail stays zero). */
+hy_status hy_model_create_ex(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training,
+                             size_t buffer_elems);
 void hy_model_free(hy_model *m);
+/* Elements of the weight and gradient buffers (≥ params->total). */
+size_t hy_model_buffer_elems(const hy_model *m);
+/* Call fn(user, l) right after layer l's backward has been issued (layers in
+ * decreasing order); the embedding, meta tokens and final norm are final only
+ * when hy_model_backward returns.  NULL removes the hook. */
+void hy_model_set_backward_hook(hy_model *m, void (*fn)(void *user, int layer), void *user);
 
 const hy_param_table *hy_model_params(const hy_model *m);
 const hy_config *hy_model_config(const hy_model *m);
@@ -79,6 +90,8 @@ hy_status hy_model_plan_bytes(const hy_config *cfg, hy_dtype act_dtype, int max_
 /* Open a checkpoint directory (config.json + safetensors) on `ops`: config,
  * model plan and weights in one call (core/model_load.c). */
 hy_status hy_model_open(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training);
+hy_status hy_model_open_ex(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training,
+                           size_t buffer_elems);
 
 #ifdef __cplusplus
 }

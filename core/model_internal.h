@@ -61,6 +61,9 @@ struct hy_model {
     int training;
     int max_rows, max_docs, max_text, head_chunk;
     size_t esz;          /* bytes per act element */
+    size_t buf_elems;    /* length of the weight and gradient buffers: ≥ pt.total (padded for sharding; tail zero) */
+    void (*bwd_hook)(void *user, int layer); /* called after each layer's backward (gradient bucketing) */
+    void *bwd_hook_user;
     hy_act *w;           /* [pt.total] weights */
     float *g;            /* [pt.total] gradients (training) */
     float *inv_freq;     /* [DQK/2] */

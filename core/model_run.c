@@ -116,7 +116,10 @@ hy_status hy_model_backward(hy_model *m, const float *row_weights) {
     HY_TRY(o->scatter_rows(o->ctx, g->dy_full, g->dytxt, m->text_idx, m->nt, C, 0));
     HY_TRY(o->rmsnorm_bwd(o->ctx, g->dr, C, hy_mg(m, -1, HY_P_FINAL_NORM), g->dy_full, C, m->x_final, C, hy_mw(m, -1, HY_P_FINAL_NORM),
                           m->rstd_f, n, C, 0));
-    for (int l = c->num_layers - 1; l >= 0; l--) HY_TRY(hy_block_layer_bwd(m, l));
+    for (int l = c->num_layers - 1; l >= 0; l--) {
+        HY_TRY(hy_block_layer_bwd(m, l));
+        if (m->bwd_hook) m->bwd_hook(m->bwd_hook_user, l);
+    }
     HY_TRY(o->embedding_bwd(o->ctx, hy_mg(m, -1, HY_P_EMBED), hy_mg(m, -1, HY_P_META), g->dr, m->ids, &m->seqs, c->num_meta, C, V,
                             c->pad_token_id));
     HY_TRY(o->sync(o->ctx));
