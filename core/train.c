@@ -71,7 +71,14 @@ static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, int m
     else
         snprintf(hint, sizeof hint, "the weights and optimizer state alone do not fit; use a GPU with more memory%s",
                  o->act_dtype == HY_DTYPE_F32 ? " or train.precision bf16" : "");
-    return hy_backend_check_fit(o, it, (int)HY_ARRAY_LEN(it), reserve, hint);
+    HY_TRY(hy_backend_check_fit(o, it, (int)HY_ARRAY_LEN(it), reserve, hint));
+    char bn[32], bf[32], ba[32], bo[32];
+    hy_fmt_bytes(bn, sizeof bn, (double)(fixed + acts + scratch + reserve));
+    hy_fmt_bytes(bf, sizeof bf, (double)fr);
+    hy_fmt_bytes(ba, sizeof ba, (double)acts);
+    hy_fmt_bytes(bo, sizeof bo, (double)fixed);
+    hy_log_info("memory plan on %s: %s of %s free (weights, gradients and optimizer state %s, activations %s)", o->name, bn, bf, bo, ba);
+    return HY_OK;
 }
 
 /* fp32 master weights and AdamW moments in backend memory (device memory on

@@ -66,7 +66,7 @@ static int hy_cuda_visible(void) {
 
 hy_status hy_backend_create(hy_ops **out, const char *device, const char *precision) {
     *out = NULL;
-    int cuda, index, bf16;
+    int cuda = -1, index = 0, bf16 = -1;
     HY_TRY(hy_parse_device(device, &cuda, &index));
     HY_TRY(hy_parse_precision(precision, &bf16));
     int automatic = cuda < 0;

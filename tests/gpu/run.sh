@@ -5,9 +5,18 @@
 #   tests/gpu/run.sh --fetch        on a Debian/Ubuntu machine with network:
 #                                   download the build dependencies' .deb files
 #                                   into gpu-carry/ (git-ignored) for a GPU
-#                                   machine that cannot reach a package registry
+#                                   machine that cannot reach a package registry,
+#                                   and copy what the GPU tests read from
+#                                   ../shared (spec12 reference, the 1.5B config
+#                                   and tokenizer) into gpu-carry/shared/
 #   tests/gpu/run.sh [ctest args]   on the GPU machine: configure, build
 #                                   (build-gpu/, -j$(nproc)), run `ctest -L gpu`
+#                                   (extra args go to ctest, e.g. -LE slow or
+#                                   -R test_train_cuda_15b), then the end-to-end
+#                                   commands (demo init → sft on cuda → generate,
+#                                   dump cpu vs cuda) logged to $OUT/e2e.log
+#   HYMBA_GPU_E2E=0                 skip the end-to-end commands
+#   HYMBA_GPU_TESTS=0               skip ctest (only the end-to-end commands)
 #   HYMBA_GPU_SANITIZE=1            also run the op tests under compute-sanitizer
 #                                   memcheck (limit HYMBA_GPU_SANITIZE_TIMEOUT s, default 240)
 #   HYMBA_GPU_FORCE_CARRY=1         use gpu-carry/ even when the system has the
@@ -17,7 +26,10 @@
 # pkg-config) are used from the system when present; otherwise the .deb files
 # in gpu-carry/ are unpacked into a private prefix (/tmp/hy-deps) and only the
 # libraries the system lacks are put on the library path.
-# Logs: $OUT/env.log, configure.log, build.log, ctest.log, summary.txt
+# Shared data: ../shared when it exists, else gpu-carry/shared (the device
+# machine receives the repository only).  Temporary files of the tests go to
+# $TMPDIR, by default a folder of the checkout (the 1.5B test writes ~40 GB).
+# Logs: $OUT/env.log, configure.log, build.log, ctest.log, e2e.log, summary.txt
 # ($OUT defaults to ./gpu-out).  Exit status: ctest's (nonzero on failure).
 set -u
 cd "$(dirname "$0")/../.."
@@ -29,6 +41,11 @@ DEBS="libjansson-dev libjansson4 libzstd-dev libzstd1 libyaml-dev libyaml-0-2 li
 if [ "${1:-}" = "--fetch" ]; then
     mkdir -p "$CARRY" && cd "$CARRY" && rm -f ./*.deb
     apt-get download $DEBS || { echo "run.sh --fetch: apt-get download failed (apt-get update first?)" >&2; exit 1; }
+    if [ -d "$ROOT/../shared" ]; then
+        mkdir -p "$CARRY/shared/reference" "$CARRY/shared/hymba-1.5b"
+        cp -r "$ROOT/../shared/reference/spec12" "$CARRY/shared/reference/"
+        cp "$ROOT"/../shared/hymba-1.5b/*.json "$ROOT"/../shared/hymba-1.5b/tokenizer.model "$CARRY/shared/hymba-1.5b/"
+    fi
     du -sh "$CARRY"
     exit 0
 fi
@@ -45,6 +62,7 @@ JOBS=$(nproc 2>/dev/null || echo 8)
     cc --version 2>&1 | head -1
     cmake --version 2>&1 | head -1
     git log --oneline -1 2>/dev/null
+    nproc; free -g | head -2; df -h /tmp . | tail -n +1
 } >"$OUT/env.log" 2>&1
 cat "$OUT/env.log"
 
@@ -78,6 +96,13 @@ if [ "${HYMBA_GPU_FORCE_CARRY:-0}" = 1 ] || ! have_sys; then
     echo "deps: from $CARRY into $DEP; extra runtime libs: $(ls "$DEP/libs" | tr '\n' ' ')" | tee -a "$OUT/env.log"
 fi
 
+SHARED=$ROOT/../shared
+[ -d "$SHARED/reference/spec12" ] || SHARED=$CARRY/shared
+[ -d "$SHARED/reference/spec12" ] || echo "run.sh: no shared data (../shared or gpu-carry/shared); run --fetch where ../shared exists" | tee -a "$OUT/env.log"
+CMAKE_EXTRA+=(-DHY_TEST_SHARED="$SHARED")
+export TMPDIR=${TMPDIR_GPU:-$ROOT/.gpu-tmp}
+mkdir -p "$TMPDIR"
+
 GEN=()
 command -v ninja >/dev/null 2>&1 && ! command -v make >/dev/null 2>&1 && GEN=(-G Ninja)
 [ -f "$BUILD/CMakeCache.txt" ] && ! grep -q "CMAKE_PREFIX_PATH" "$BUILD/CMakeCache.txt" && [ ${#CMAKE_EXTRA[@]} -gt 0 ] && rm -rf "$BUILD"
@@ -87,8 +112,9 @@ cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "${CMAKE_EXT
     tail -40 "$OUT/configure.log"; echo "run.sh: configure failed (see configure.log)"; exit 3; }
 grep -q "CUDA backend ON" "$OUT/configure.log" || { echo "run.sh: CMake did not enable the CUDA backend (nvcc missing?)"; exit 3; }
 
-# the gpu-labelled test executables (and what they link)
-TARGETS=$(cd "$BUILD" && ctest -N -L gpu 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p')
+# the executables of the gpu-labelled tests (a test may reuse another's executable) and hymba
+TARGETS=$(cd "$BUILD" && ctest -N -V -L gpu 2>/dev/null | sed -n 's/^.*Test command: *\([^ ]*\).*/\1/p' | xargs -r -n1 basename | sort -u | tr '\n' ' ')
+TARGETS="hymba $TARGETS"
 echo "== build (-j$JOBS): ${TARGETS:-<none>}"
 [ -n "$TARGETS" ] || { echo "run.sh: no test carries the gpu label"; exit 4; }
 START=$(date +%s)
@@ -97,17 +123,30 @@ cmake --build "$BUILD" -j "$JOBS" --target $TARGETS >"$OUT/build.log" 2>&1 || {
     grep -E "error|Error" "$OUT/build.log" | head -40; echo "run.sh: build failed (see build.log)"; exit 4; }
 echo "build: $(( $(date +%s) - START )) s, $(grep -ci "warning" "$OUT/build.log") warning line(s)"
 
-echo "== ctest -L gpu"
-# synchronise after every launch: a device fault is reported at its launch
-export HYMBA_CUDA_SYNC=1
-# -V: keep every comparison line (worst element per tensor) in ctest.log, pass or fail
-(cd "$BUILD" && ctest -L gpu -V --timeout 900 "$@") >"$OUT/ctest.log" 2>&1
-RC=$?
-{
-    echo "ctest exit $RC"
-    grep -E "\[ (FAIL| OK ) \]|[0-9]+/[0-9]+ passed$|  FAIL |bad=[1-9]|tests passed|tests failed|Total Test time" "$OUT/ctest.log"
-} >"$OUT/summary.txt"
-cat "$OUT/summary.txt"
+RC=0
+if [ "${HYMBA_GPU_TESTS:-1}" != 0 ]; then
+    echo "== ctest -L gpu $*"
+    # (tests/cmake/gpu.cmake sets HYMBA_CUDA_SYNC=1 for the op tests: a device
+    # fault is reported at its launch; the model and training tests run at speed)
+    # -V: keep every comparison line (worst element per tensor) in ctest.log, pass or fail
+    (cd "$BUILD" && ctest -L gpu -V --timeout 1800 "$@") >"$OUT/ctest.log" 2>&1
+    RC=$?
+    {
+        echo "ctest exit $RC"
+        grep -E "\[ (FAIL| OK ) \]|[0-9]+/[0-9]+ passed$|  FAIL |bad=[1-9]|tests passed|tests failed|Total Test time|GPU vs CPU|run twice|resumed|tokens/s|bit for bit|sumsq|decode vs|greedy|1\.5B|peak GPU|memory plan|Test +#" "$OUT/ctest.log"
+    } >"$OUT/summary.txt"
+    cat "$OUT/summary.txt"
+fi
+
+if [ "${HYMBA_GPU_E2E:-1}" != 0 ]; then
+    echo "== end to end (log: e2e.log)"
+    bash "$ROOT/tests/gpu/e2e.sh" "$BUILD/hymba" "$SHARED" "$TMPDIR/e2e" >"$OUT/e2e.log" 2>&1
+    E2E=$?
+    grep -E "^== |tokens/s|done|error|plan|agree|FAIL" "$OUT/e2e.log" | tail -40
+    echo "end to end: exit $E2E" | tee -a "$OUT/summary.txt"
+    [ "$RC" = 0 ] && [ "$E2E" != 0 ] && RC=5
+fi
+rm -rf "$TMPDIR"
 
 if [ "${HYMBA_GPU_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null 2>&1; then
     echo "== compute-sanitizer memcheck"
