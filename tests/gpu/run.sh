@@ -112,9 +112,13 @@ cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "${CMAKE_EXT
     tail -40 "$OUT/configure.log"; echo "run.sh: configure failed (see configure.log)"; exit 3; }
 grep -q "CUDA backend ON" "$OUT/configure.log" || { echo "run.sh: CMake did not enable the CUDA backend (nvcc missing?)"; exit 3; }
 
-# the executables of the gpu-labelled tests (a test may reuse another's executable) and hymba
-TARGETS=$(cd "$BUILD" && ctest -N -V -L gpu 2>/dev/null | sed -n 's/^.*Test command: *\([^ ]*\).*/\1/p' | xargs -r -n1 basename | sort -u | tr '\n' ' ')
-TARGETS="hymba $TARGETS"
+# the gpu-labelled tests' executables: test names that are build targets (a
+# test may run another test's executable), and hymba
+TESTS=$(cd "$BUILD" && ctest -N -L '^gpu$' 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p')
+ALL=$( (cmake --build "$BUILD" --target help 2>/dev/null | sed -n 's/^\.\.\. \([^ ]*\).*/\1/p'
+        command -v ninja >/dev/null && ninja -C "$BUILD" -t targets all 2>/dev/null | sed -n 's/^\([^:]*\):.*/\1/p') | sort -u)
+TARGETS=hymba
+for t in $TESTS; do grep -qx "$t" <<<"$ALL" && TARGETS="$TARGETS $t"; done
 echo "== build (-j$JOBS): ${TARGETS:-<none>}"
 [ -n "$TARGETS" ] || { echo "run.sh: no test carries the gpu label"; exit 4; }
 START=$(date +%s)
@@ -129,7 +133,7 @@ if [ "${HYMBA_GPU_TESTS:-1}" != 0 ]; then
     # (tests/cmake/gpu.cmake sets HYMBA_CUDA_SYNC=1 for the op tests: a device
     # fault is reported at its launch; the model and training tests run at speed)
     # -V: keep every comparison line (worst element per tensor) in ctest.log, pass or fail
-    (cd "$BUILD" && ctest -L gpu -V --timeout 1800 "$@") >"$OUT/ctest.log" 2>&1
+    (cd "$BUILD" && ctest -L '^gpu$' -V --timeout 1800 "$@") >"$OUT/ctest.log" 2>&1
     RC=$?
     {
         echo "ctest exit $RC"
