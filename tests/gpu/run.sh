@@ -137,7 +137,7 @@ if [ "${HYMBA_GPU_TESTS:-1}" != 0 ]; then
     RC=$?
     {
         echo "ctest exit $RC"
-        grep -E "\[ (FAIL| OK ) \]|[0-9]+/[0-9]+ passed$|  FAIL |bad=[1-9]|tests passed|tests failed|Total Test time|GPU vs CPU|run twice|resumed|tokens/s|bit for bit|sumsq|decode vs|greedy|1\.5B|peak GPU|memory plan|Test +#" "$OUT/ctest.log"
+        grep -E "\[ (FAIL| OK ) \]|[0-9]+/[0-9]+ passed$|  FAIL |bad=[1-9]|tests passed|tests failed|Total Test time|logits inf|gradients:|GPU vs CPU|run twice|resumed|tokens/s|bit for bit|sumsq|decode vs|greedy|1\.5B|peak GPU|memory plan|Test +#" "$OUT/ctest.log"
     } >"$OUT/summary.txt"
     cat "$OUT/summary.txt"
 fi
