@@ -183,6 +183,8 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
 
 static hy_status hy_train_log(hy_trainer *t, const hy_obj_acc *acc, int force) {
     t->tokens_since_log += acc->tokens;
+    t->tokens_total += acc->tokens;
+    if (acc->units > 0) t->last_loss = acc->loss_sum / acc->units;
     t->sup_since_log += acc->supervised;
     if (acc->units > 0) { t->loss_since_log += acc->loss_sum; t->units_since_log += acc->units; }
     t->steps_since_log++;
@@ -301,8 +303,10 @@ hy_status hy_train_run(const hy_recipe *r, hy_objective *obj, char **final_dir) 
     if (!st || st == HY_ERR_INTERRUPTED) {
         double secs = hy_train_now() - t.t_start;
         char d[32];
-        if (!st) fprintf(stderr, "hymba %s: done: %lld steps in %s; final checkpoint %s\n", obj->name, (long long)t.step,
-                         hy_format_duration(d, sizeof d, secs), last);
+        char tps[32];
+        hy_format_count(tps, sizeof tps, secs > 0 ? (double)t.tokens_total / secs : 0);
+        if (!st) fprintf(stderr, "hymba %s: done: %lld steps in %s (%s tokens/s), last step loss %.4f; final checkpoint %s\n", obj->name,
+                         (long long)t.step, hy_format_duration(d, sizeof d, secs), tps, t.last_loss, last);
     }
     if (!st && final_dir) {
         *final_dir = strdup(last);

@@ -185,6 +185,20 @@ static hy_status hy_load_from(hy_trainer *t, const char *dir) {
     return hy_loader_seek(t->train, c);
 }
 
+/* Name what changed between the checkpoint's recipe and the current one. */
+static void hy_train_ckpt_warn_recipe_changes(hy_trainer *t, const char *dir) {
+    char path[HY_PATH_MAX], diff[2048];
+    hy_recipe old;
+    if (hy_fs_join(path, sizeof path, dir, "recipe.yaml") || !hy_fs_exists(path)) return;
+    if (hy_recipe_load(&old, path, 0, NULL) != HY_OK) {
+        hy_log_warn("%s: cannot read the saved recipe to compare: %s", path, hy_last_error());
+        return;
+    }
+    int n = hy_recipe_diff(&old, t->r, diff, sizeof diff);
+    if (n > 0) hy_log_warn("resuming with %d recipe setting(s) changed since the checkpoint:\n%s", n, diff);
+    hy_recipe_free(&old);
+}
+
 hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed) {
     const hy_recipe_checkpoint *ck = &t->r->checkpoint;
     *resumed = 0;
@@ -208,6 +222,7 @@ hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed) {
         hy_error_context("resuming from %s", dir);
         return st;
     }
+    hy_train_ckpt_warn_recipe_changes(t, dir);
     *resumed = 1;
     hy_log_info("resumed from %s (step %lld of %lld)", dir, (long long)t->step, (long long)t->total_steps);
     return HY_OK;

@@ -40,7 +40,8 @@ typedef struct {
     int64_t tokens_since_log, sup_since_log;
     double loss_since_log, units_since_log, t_log;
     int64_t steps_since_log, step_at_start;
-    double last_grad_norm, last_lr;
+    double last_grad_norm, last_lr, last_loss;
+    int64_t tokens_total;        /* text tokens trained on in this process */
 } hy_trainer;
 
 /* train_data.c */
