@@ -88,6 +88,14 @@ static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, int m
 static hy_status hy_train_alloc_optim(hy_trainer *t) {
     const hy_ops *o = t->ops;
     size_t bytes = t->total * sizeof(float);
+    if (t->sharded) { /* ZeRO-1: only this rank's chunks */
+        float *host;
+        HY_TRY(hy_malloc((void **)&host, bytes, 1, "host weights"));
+        hy_status st = hy_ckpt_load_weights(t->model_dir, hy_model_params(t->m), host, NULL);
+        if (!st) st = hy_train_dist_alloc_optim(t, host);
+        hy_free(host);
+        return st;
+    }
     t->master_is_weights = o->act_dtype == HY_DTYPE_F32;
     if (t->master_is_weights) t->master = (float *)hy_model_weights(t->m);
     else {
@@ -105,7 +113,9 @@ static hy_status hy_train_alloc_optim(hy_trainer *t) {
 
 static hy_status hy_train_setup_model(hy_trainer *t) {
     const hy_recipe *r = t->r;
-    hy_status st = hy_backend_create(&t->ops, hy_train_device_name(r->train.device), hy_train_precision_name(r->train.precision));
+    char device[32];
+    hy_train_dist_device(t, device, sizeof device, hy_train_device_name(r->train.device));
+    hy_status st = hy_backend_create(&t->ops, device, hy_train_precision_name(r->train.precision));
     if (st) {
         hy_error_context("%s: train.device %s, train.precision %s", r->source, hy_train_device_name(r->train.device),
                          hy_train_precision_name(r->train.precision));
@@ -117,10 +127,12 @@ static hy_status hy_train_setup_model(hy_trainer *t) {
     int M = cfg.num_meta;
     if (t->budget < M + 1) return hy_errorf(HY_ERR_CONFIG, "%s: data.tokens_per_micro_batch (%d) must exceed the %d meta tokens", r->source, t->budget, M);
     HY_TRY(hy_train_plan_memory(t, &cfg, t->budget - M, t->budget / (M + 1)));
-    HY_TRY(hy_model_open(&t->m, t->model_dir, t->ops, t->budget - M, t->budget / (M + 1), 1));
+    size_t buffer_elems;
+    HY_TRY(hy_train_dist_plan(t, &cfg, &buffer_elems));
+    HY_TRY(hy_model_open_ex(&t->m, t->model_dir, t->ops, t->budget - M, t->budget / (M + 1), 1, buffer_elems));
     t->total = hy_model_params(t->m)->total;
-    HY_TRY(hy_train_alloc_optim(t));
     HY_TRY(hy_optim_groups_build(&t->groups, hy_model_params(t->m), r->train.no_decay));
+    HY_TRY(hy_train_alloc_optim(t));
     t->adam = (hy_adamw_hparams){r->optim.beta1, r->optim.beta2, r->optim.eps, r->train.weight_decay};
     return HY_OK;
 }
@@ -134,6 +146,7 @@ static hy_status hy_train_step_units(hy_trainer *t, double *units) {
         HY_TRY(hy_loader_next(t->train, &mb));
         if (mb.n_docs) *units += t->obj->units(t->obj->self, &mb);
     }
+    HY_TRY(hy_train_dist_sum(t, units, 1)); /* the whole global batch, every rank */
     return hy_loader_seek(t->train, c0);
 }
 
@@ -154,9 +167,21 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     const hy_ops *o = t->ops;
     float *g = hy_model_grads(t->m);
     double norm = NAN, sumsq;
-    if (units > 0) {
+    if (t->sharded) { /* reduce-scatter the gradients; the norm of the reduced gradient */
+        HY_TRY(hy_train_dist_reduce(t, &sumsq));
+        if (units > 0) norm = sqrt(sumsq);
+    } else if (units > 0) {
         HY_TRY(o->sumsq(o->ctx, &sumsq, g, t->total)); /* fixed order: sqrt gives hy_optim_global_norm's value */
         norm = sqrt(sumsq);
+    }
+    if (t->world > 1) { /* metric sums over the ranks (the units already are) */
+        double v[3 + HY_OBJ_MAX_METRICS] = {acc->loss_sum, (double)acc->tokens, (double)acc->supervised};
+        for (int k = 0; k < t->obj->n_extra; k++) v[3 + k] = acc->extra[k];
+        HY_TRY(hy_train_dist_sum(t, v, 3 + t->obj->n_extra));
+        acc->loss_sum = v[0];
+        acc->tokens = (int64_t)v[1];
+        acc->supervised = (int64_t)v[2];
+        for (int k = 0; k < t->obj->n_extra; k++) acc->extra[k] = v[3 + k];
     }
     double loss = units > 0 ? acc->loss_sum / units : NAN;
     t->last_grad_norm = norm;
@@ -167,7 +192,7 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
         snprintf(msg, sizeof msg, "step %lld: %s (loss %g, grad norm %g): update skipped (%lld in a row, limit %lld)", (long long)t->step,
                  units > 0 ? "non-finite loss or gradients" : "no supervised target in the global batch", loss, norm,
                  (long long)t->bad_in_row, (long long)t->r->train.max_bad_steps);
-        hy_progress_line_message(&t->prog, msg);
+        if (t->main) hy_progress_line_message(&t->prog, msg);
         if (t->bad_in_row >= t->r->train.max_bad_steps)
             return hy_errorf(HY_ERR_NUMERIC, "stopping: %lld steps in a row had non-finite loss or gradients (train.max_bad_steps); "
                                              "lower train.lr or check the data", (long long)t->bad_in_row);
@@ -176,6 +201,7 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     t->bad_in_row = 0;
     float coef = (float)hy_optim_clip_coef(norm, t->r->train.grad_clip);
     t->t_adam++;
+    if (t->sharded) return hy_train_dist_update(t, lr, coef);
     /* in backend memory; with bf16 storage the same pass refreshes the model's bf16 weights */
     return o->adamw(o->ctx, &t->adam, &t->groups, t->t_adam, lr, coef, t->master, g, t->adam_m, t->adam_v,
                     t->master_is_weights ? NULL : hy_model_weights(t->m));
@@ -188,7 +214,7 @@ static hy_status hy_train_log(hy_trainer *t, const hy_obj_acc *acc, int force) {
     t->sup_since_log += acc->supervised;
     if (acc->units > 0) { t->loss_since_log += acc->loss_sum; t->units_since_log += acc->units; }
     t->steps_since_log++;
-    if (!force && t->step % t->r->log.every != 0) return HY_OK;
+    if (!t->main || (!force && t->step % t->r->log.every != 0)) return HY_OK;
     double now = hy_train_now();
     hy_train_progress p = {
         .step = t->step, .total_steps = t->total_steps, .epoch = hy_train_epoch_progress(t),
@@ -220,20 +246,26 @@ static void hy_train_free(hy_trainer *t) {
     }
     hy_model_free(t->m);
     hy_backend_destroy(t->ops);
+    hy_train_dist_free(t);
 }
 
 static hy_status hy_train_setup(hy_trainer *t) {
     const hy_recipe *r = t->r;
     snprintf(t->ckpt_root, sizeof t->ckpt_root, "%s", r->checkpoint.dir);
+    HY_TRY(hy_train_dist_init(t));
     HY_TRY(hy_fs_mkdir_p(t->ckpt_root));
     HY_TRY(hy_train_setup_model(t));
     HY_TRY(hy_train_data_open(t));
     HY_TRY(hy_schedule_init(&t->sched, r->train.schedule, r->train.lr, r->train.min_lr, t->total_steps, r->train.warmup_steps,
                             r->train.warmup_ratio, r->train.decay_ratio, r->train.decay_shape));
-    if (t->obj->prepare)
-        HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
+    if (t->obj->prepare) { /* rank 0 first (it may write a cache), then the others reuse it */
+        if (t->main) HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
+        if (t->world > 1) HY_TRY(hy_comm_barrier(t->comm));
+        if (!t->main) HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
+    }
     int resumed;
     HY_TRY(hy_train_ckpt_resume(t, &resumed));
+    if (!t->main) return HY_OK;
     HY_TRY(hy_metrics_open(&t->metrics, r->log.metrics, resumed ? t->step : -1));
     char path[HY_PATH_MAX];
     HY_TRY(hy_fs_join(path, sizeof path, t->ckpt_root, "recipe.yaml"));
@@ -262,13 +294,13 @@ static hy_status hy_train_loop(hy_trainer *t, char *last_ckpt, size_t n) {
         int last = t->step == t->total_steps;
         HY_TRY(hy_train_log(t, &acc, last));
         if (r->train.eval_every > 0 && t->step % r->train.eval_every == 0 && !last) HY_TRY(hy_train_eval(t));
-        int stop = hy_train_stop_requested();
+        int stop = hy_train_dist_any(t, hy_train_stop_requested()); /* every rank stops at the same step */
         if (last || stop || (r->checkpoint.every > 0 && t->step % r->checkpoint.every == 0)) {
             HY_TRY(hy_train_ckpt_save(t, last_ckpt, n));
             saved_at_end = last;
         }
         if (stop && !last) {
-            hy_progress_line_finish(&t->prog);
+            if (t->main) hy_progress_line_finish(&t->prog);
             return hy_errorf(HY_ERR_INTERRUPTED, "stopped by a signal after step %lld of %lld; checkpoint saved in %s; run the same "
                                                  "command again to resume (checkpoint.resume: auto)", (long long)t->step,
                              (long long)t->total_steps, last_ckpt);
@@ -282,7 +314,8 @@ static hy_status hy_train_loop(hy_trainer *t, char *last_ckpt, size_t n) {
         hy_fs_ckpt_list_free(&l);
     }
     HY_TRY(hy_train_eval(t));
-    hy_progress_line_finish(&t->prog);
+    if (t->main) hy_progress_line_finish(&t->prog);
+    if (t->world > 1) HY_TRY(hy_comm_barrier(t->comm));
     return HY_OK;
 }
 
@@ -297,10 +330,11 @@ hy_status hy_train_run(const hy_recipe *r, hy_objective *obj, char **final_dir) 
     char last[HY_PATH_MAX] = "";
     hy_status st = hy_train_setup(&t);
     if (!st) {
-        hy_train_banner(&t);
+        if (t.main) hy_train_banner(&t);
         st = hy_train_loop(&t, last, sizeof last);
     }
-    if (!st || st == HY_ERR_INTERRUPTED) {
+    if (st && st != HY_ERR_INTERRUPTED && t.comm && t.world > 1) hy_comm_abort(t.comm, hy_last_error()); /* the others stop at once */
+    if ((!st || st == HY_ERR_INTERRUPTED) && t.main) {
         double secs = hy_train_now() - t.t_start;
         char d[32];
         char tps[32];

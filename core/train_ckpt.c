@@ -48,6 +48,9 @@ static hy_status hy_write_state_json(hy_trainer *t, const char *dir) {
     if (!st) st = hy_json_set(j, "param_elements", hy_json_integer((int64_t)t->total));
     if (!st) st = hy_json_set(cur, "epoch", hy_json_integer(c.epoch));
     if (!st) st = hy_json_set(cur, "index", hy_json_integer(c.index));
+    /* world-size independent position: micro-batches of the epoch consumed by all ranks */
+    if (!st) st = hy_json_set(cur, "world", hy_json_integer(t->world > 0 ? t->world : 1));
+    if (!st) st = hy_json_set(cur, "global_index", hy_json_integer(c.index * (t->world > 0 ? t->world : 1)));
     if (!st) { st = hy_json_set(j, "cursor", cur); cur = NULL; }
     char path[HY_PATH_MAX];
     if (!st) st = hy_fs_join(path, sizeof path, dir, "trainer_state.json");
@@ -88,7 +91,7 @@ static hy_status hy_state_host(hy_trainer *t, float *host[3], float **stage) {
     float *dev[3] = {t->master, t->adam_m, t->adam_v};
     const hy_ops *o = t->ops;
     *stage = NULL;
-    if (o->host_memory) {
+    if (o->host_memory && !t->sharded) {
         for (int i = 0; i < 3; i++) host[i] = dev[i];
         return HY_OK;
     }
@@ -97,32 +100,68 @@ static hy_status hy_state_host(hy_trainer *t, float *host[3], float **stage) {
     return HY_OK;
 }
 
-static hy_status hy_save_into(hy_trainer *t, const char *dir) {
-    float *host[3], *stage;
+/* Host copies of the full optimizer state; with ZeRO-1 every rank takes part
+ * in gathering the shards (so every rank must call this). */
+static hy_status hy_state_to_host(hy_trainer *t, float *host[3], float **stage) {
     float *dev[3] = {t->master, t->adam_m, t->adam_v};
-    HY_TRY(hy_state_host(t, host, &stage));
+    HY_TRY(hy_state_host(t, host, stage));
     hy_status st = HY_OK;
-    for (int i = 0; i < 3 && stage && !st; i++) st = t->ops->to_host(t->ops->ctx, host[i], dev[i], t->total * sizeof(float));
-    if (!st) st = hy_save_state(t, dir, host);
-    hy_free(stage);
+    for (int i = 0; i < 3 && *stage && !st; i++)
+        st = t->sharded ? hy_train_dist_gather(t, dev[i], host[i]) : t->ops->to_host(t->ops->ctx, host[i], dev[i], t->total * sizeof(float));
+    if (st) {
+        hy_free(*stage);
+        *stage = NULL;
+    }
     return st;
 }
 
+/* Every rank calls this: the shards are gathered, rank 0 writes and
+ * publishes, then all ranks meet (so no rank runs ahead of a checkpoint). */
 hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n) {
     char name[64], final_dir[HY_PATH_MAX];
     snprintf(name, sizeof name, "step-%06lld", (long long)t->step);
     HY_TRY(hy_fs_join(final_dir, sizeof final_dir, t->ckpt_root, name));
-    hy_fs_publish p;
-    HY_TRY(hy_fs_publish_begin(&p, final_dir));
-    hy_status st = hy_save_into(t, p.tmp_path);
-    if (st) {
-        hy_fs_publish_abort(&p);
-        hy_error_context("saving checkpoint %s", final_dir);
-        return st;
+    float *host[3], *stage;
+    HY_TRY(hy_state_to_host(t, host, &stage));
+    hy_status st = HY_OK;
+    if (t->main) {
+        hy_fs_publish p;
+        st = hy_fs_publish_begin(&p, final_dir);
+        if (!st) {
+            st = hy_save_state(t, p.tmp_path, host);
+            if (st) {
+                hy_fs_publish_abort(&p);
+                hy_error_context("saving checkpoint %s", final_dir);
+            } else st = hy_fs_publish_commit(&p);
+        }
+        if (!st && t->r->checkpoint.keep_last > 0) st = hy_fs_prune_checkpoints(t->ckpt_root, "step-", (int)t->r->checkpoint.keep_last, NULL);
     }
-    HY_TRY(hy_fs_publish_commit(&p));
-    if (t->r->checkpoint.keep_last > 0) HY_TRY(hy_fs_prune_checkpoints(t->ckpt_root, "step-", (int)t->r->checkpoint.keep_last, NULL));
+    hy_free(stage);
+    if (st && t->world > 1) hy_comm_abort(t->comm, hy_last_error());
+    HY_TRY(st);
+    if (t->world > 1) HY_TRY(hy_comm_barrier(t->comm));
     if (out_dir) snprintf(out_dir, n, "%s", final_dir);
+    return HY_OK;
+}
+
+/* A checkpoint of `from` ranks resumed on `to` ranks: rank r's k-th
+ * micro-batch is number k·world + r of the epoch plan, so after a step every
+ * rank has consumed index·world of them.  The position must fall on a step
+ * boundary of the new world size. */
+static hy_status hy_train_ckpt_rescale_cursor(hy_trainer *t, const char *path, hy_cursor *c, int64_t from, int64_t to) {
+    int64_t global = c->index * from, steps;
+    if (global % to)
+        return hy_errorf(HY_ERR_MISMATCH, "%s: written by %lld ranks after %lld micro-batches of epoch %lld, which %lld ranks cannot "
+                                          "continue (not a multiple of %lld); resume on %lld ranks or a divisor of the position",
+                         path, (long long)from, (long long)global, (long long)c->epoch, (long long)to, (long long)to, (long long)from);
+    c->index = global / to;
+    HY_TRY(hy_loader_steps_per_epoch(t->train, c->epoch, &steps));
+    if (c->index >= steps) { /* the balancing tail of the epoch: continue with the next one */
+        c->epoch++;
+        c->index = 0;
+    }
+    hy_log_info("resuming a %lld-rank checkpoint on %lld ranks: epoch %lld, micro-batch %lld per rank", (long long)from, (long long)to,
+                (long long)c->epoch, (long long)c->index);
     return HY_OK;
 }
 
@@ -153,6 +192,9 @@ static hy_status hy_read_state_json(hy_trainer *t, const char *dir, hy_cursor *c
         hy_json *cur = hy_json_get(j, "cursor");
         c->epoch = hy_json_int(hy_json_get(cur, "epoch"));
         c->index = hy_json_int(hy_json_get(cur, "index"));
+        int64_t saved_world = hy_json_get(cur, "world") ? hy_json_int(hy_json_get(cur, "world")) : 1;
+        int64_t world = t->world > 0 ? t->world : 1;
+        if (saved_world != world) st = hy_train_ckpt_rescale_cursor(t, path, c, saved_world, world);
     }
     hy_json_free(j);
     return st;
@@ -175,13 +217,15 @@ static hy_status hy_load_from(hy_trainer *t, const char *dir) {
         if (!x || x->dtype != HY_DTYPE_F32 || x->numel != t->total)
             st = hy_errorf(HY_ERR_FORMAT, "%s: tensor '%s' missing or not F32 [%zu]", path, names[i], t->total);
         else st = hy_st_to_f32(x, dst[i]);
-        if (!st && stage) st = o->to_dev(o->ctx, dev[i], dst[i], t->total * sizeof(float));
+        if (!st && stage && t->sharded) st = hy_train_dist_scatter(t, dev[i], dst[i]); /* keep this rank's chunks */
+        else if (!st && stage) st = o->to_dev(o->ctx, dev[i], dst[i], t->total * sizeof(float));
     }
     hy_st_close(f);
+    /* the model computes with the act-dtype rounding of the restored master weights */
+    if (!st && t->sharded) st = hy_model_set_weights(t->m, dst[0]);
+    else if (!st && !t->master_is_weights) st = o->cast_to_act(o->ctx, hy_model_weights(t->m), t->master, t->total);
     hy_free(stage);
     HY_TRY(st);
-    /* the model computes with the act-dtype rounding of the restored master weights */
-    if (!t->master_is_weights) HY_TRY(o->cast_to_act(o->ctx, hy_model_weights(t->m), t->master, t->total));
     return hy_loader_seek(t->train, c);
 }
 
@@ -206,7 +250,7 @@ hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed) {
     if (ck->resume == HY_RESUME_NEVER) return HY_OK;
     if (ck->resume == HY_RESUME_PATH) snprintf(dir, sizeof dir, "%s", ck->resume_path);
     else {
-        HY_TRY(hy_fs_remove_stale(t->ckpt_root, NULL));
+        if (t->main) HY_TRY(hy_fs_remove_stale(t->ckpt_root, NULL)); /* one rank cleans up */
         hy_fs_ckpt_list l;
         HY_TRY(hy_fs_list_checkpoints(t->ckpt_root, "step-", &l));
         if (l.count == 0) {

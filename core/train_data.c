@@ -74,6 +74,8 @@ static hy_status hy_train_open_loaders(hy_trainer *t) {
     lo.budget = t->budget;
     lo.meta_tokens = hy_model_config(t->m)->num_meta;
     lo.seed = (uint64_t)(r->data.seed >= 0 ? r->data.seed : r->train.seed);
+    lo.rank = t->rank;  /* data-parallel shard; eval loaders below run whole on every rank */
+    lo.world = t->world > 0 ? t->world : 1;
     hy_loader_source *src;
     HY_TRY(hy_malloc((void **)&src, sizeof *src * (size_t)(t->n_train + 1), 1, "loader sources"));
     for (int i = 0; i < t->n_train; i++) src[i] = (hy_loader_source){t->stores[i], r->data.train.items[i].weight};
@@ -82,6 +84,8 @@ static hy_status hy_train_open_loaders(hy_trainer *t) {
     HY_TRY(st);
     if (t->n_eval) HY_TRY(hy_malloc((void **)&t->eval, sizeof(hy_loader *) * (size_t)t->n_eval, 1, "eval loaders"));
     lo.shuffle = 0;
+    lo.rank = 0;
+    lo.world = 1;
     for (int i = 0; i < t->n_eval; i++) {
         hy_loader_source one = {t->stores[t->n_train + i], 1.0};
         HY_TRY(hy_loader_create(&t->eval[i], &one, 1, &lo));
@@ -94,10 +98,11 @@ static hy_status hy_train_count_steps(hy_trainer *t) {
     const hy_recipe *r = t->r;
     hy_loader_epoch_stats es;
     HY_TRY(hy_loader_epoch_stats_get(t->train, 0, &es));
-    if (r->train.global_batch_tokens > 0) t->accum = (int)HY_CEIL_DIV(r->train.global_batch_tokens, (int64_t)t->budget);
+    int64_t world = t->world > 0 ? t->world : 1; /* a step takes `accum` micro-batches on every rank */
+    if (r->train.global_batch_tokens > 0) t->accum = (int)HY_CEIL_DIV(r->train.global_batch_tokens, (int64_t)t->budget * world);
     else if (r->train.global_batch_sequences > 0) {
         double docs_per_mb = es.n_bins ? (double)es.n_items / (double)es.n_bins : 1.0;
-        t->accum = (int)ceil((double)r->train.global_batch_sequences / (docs_per_mb > 0 ? docs_per_mb : 1.0));
+        t->accum = (int)ceil((double)r->train.global_batch_sequences / (docs_per_mb > 0 ? docs_per_mb : 1.0) / (double)world);
     } else t->accum = 1;
     if (t->accum < 1) t->accum = 1;
     t->n_epochs = r->train.max_steps > 0 ? 0 : r->train.epochs;
@@ -121,7 +126,12 @@ hy_status hy_train_data_open(hy_trainer *t) {
     t->n_train = t->r->data.train.count;
     t->n_eval = t->r->data.eval.count;
     if (t->n_train < 1) return hy_errorf(HY_ERR_CONFIG, "%s: data.train: at least one training dataset is required", t->r->source);
-    HY_TRY(hy_train_prepare_stores(t));
+    /* rank 0 prepares the stores; the other ranks then find them up to date */
+    if (t->main || t->world <= 1) HY_TRY(hy_train_prepare_stores(t));
+    if (t->world > 1) {
+        HY_TRY(hy_comm_barrier(t->comm));
+        if (!t->main) HY_TRY(hy_train_prepare_stores(t));
+    }
     HY_TRY(hy_train_open_loaders(t));
     return hy_train_count_steps(t);
 }
@@ -165,7 +175,7 @@ hy_status hy_train_eval(hy_trainer *t) {
         hy_json *extra = hy_json_object();
         for (int k = 0; extra && k < t->obj->n_extra; k++)
             hy_json_set(extra, t->obj->extra_names[k], hy_metrics_number(t->obj->extra_is_mean[k] && acc.units > 0 ? acc.extra[k] / acc.units : acc.extra[k]));
-        hy_status st = hy_metrics_log_eval(t->metrics, t->step, name, loss, acc.supervised, extra);
+        hy_status st = t->main ? hy_metrics_log_eval(t->metrics, t->step, name, loss, acc.supervised, extra) : HY_OK;
         hy_json_free(extra);
         HY_TRY(st);
         char line[512];
@@ -180,7 +190,7 @@ hy_status hy_train_eval(hy_trainer *t) {
             snprintf(line + o, sizeof line - o, ", %s %.4g", t->obj->extra_names[k],
                      t->obj->extra_is_mean[k] && acc.units > 0 ? acc.extra[k] / acc.units : acc.extra[k]);
         }
-        hy_progress_line_message(&t->prog, line);
+        if (t->main) hy_progress_line_message(&t->prog, line);
     }
     return HY_OK;
 }

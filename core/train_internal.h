@@ -1,7 +1,9 @@
 /* train_internal.h — the trainer's state, shared by core/train*.c only. */
 #ifndef HY_TRAIN_INTERNAL_H
 #define HY_TRAIN_INTERNAL_H
+#include "core/comm.h"
 #include "core/fsutil.h"
+#include "core/shard.h"
 #include "core/metrics.h"
 #include "core/optim.h"
 #include "core/train.h"
@@ -32,6 +34,12 @@ typedef struct {
     int64_t t_adam;               /* updates applied (AdamW bias correction) */
     int64_t bad_in_row;
     int64_t total_steps;
+    /* data parallelism (train_dist.c) */
+    hy_comm *comm;
+    int rank, world, main;        /* main: rank 0 prints and writes */
+    int sharded;                  /* world > 1: ZeRO-1, master/m/v hold the owned chunks */
+    hy_shard_plan plan;
+    hy_shard_view view;
     /* output */
     hy_metrics *metrics;
     hy_progress_line prog;
@@ -56,5 +64,18 @@ hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n);
 hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed);
 
 double hy_train_now(void);
+
+/* train_dist.c */
+hy_status hy_train_dist_init(hy_trainer *t);
+void hy_train_dist_device(hy_trainer *t, char *buf, size_t n, const char *recipe_device);
+hy_status hy_train_dist_plan(hy_trainer *t, const hy_config *cfg, size_t *buffer_elems);
+hy_status hy_train_dist_alloc_optim(hy_trainer *t, const float *host);
+hy_status hy_train_dist_scatter(hy_trainer *t, float *local, const float *host);
+hy_status hy_train_dist_gather(hy_trainer *t, const float *local, float *host);
+hy_status hy_train_dist_sum(hy_trainer *t, double *vals, int n);
+int hy_train_dist_any(hy_trainer *t, int flag);
+hy_status hy_train_dist_reduce(hy_trainer *t, double *sumsq);
+hy_status hy_train_dist_update(hy_trainer *t, double lr, float coef);
+void hy_train_dist_free(hy_trainer *t);
 
 #endif
