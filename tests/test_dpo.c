@@ -207,7 +207,7 @@ typedef struct {
 
 static hy_status hy_fd_open(hy_fd_env *e, hy_dpo_loss loss, double beta, double eps, double alpha, int norm) {
     memset(e, 0, sizeof *e);
-    HY_TRY(hy_backend_cpu_create(&e->ops, 0));
+    HY_TRY(hy_backend_cpu_create(&e->ops, 1)); /* tiny model: one thread is fastest on a busy machine */
     HY_TRY(hy_model_open(&e->m, SPEC12, e->ops, HY_NT, HY_ND, 1));
     e->total = hy_model_params(e->m)->total;
     HY_TRY(hy_malloc((void **)&e->w0, e->total * 4, 0, "weights"));
@@ -365,7 +365,7 @@ static int hy_run_ok(const char *cmd) {
  * the weights are rounded to bf16 first. */
 static hy_status hy_logits_of(const char *dir, int round, float **logits, size_t *n) {
     hy_ops *ops;
-    HY_TRY(hy_backend_cpu_create(&ops, 0));
+    HY_TRY(hy_backend_cpu_create(&ops, 1));
     hy_model *m;
     hy_status st = hy_model_open(&m, dir, ops, 64, 2, 0);
     if (st) { hy_backend_cpu_destroy(ops); return st; }
