@@ -180,7 +180,8 @@ static hy_status hy_dpo_prepare(void *self, const hy_recipe *r, hy_model *m, con
         hy_log_info("dpo: live reference %s (a frozen copy in memory)", ref);
         return HY_OK;
     }
-    hy_ref_cache_opts o = {.budget = budget, .ops = hy_model_ops(m)};
+    /* the policy model is the forward engine of the pass (no second model on the device) */
+    hy_ref_cache_opts o = {.budget = budget, .model = m};
     HY_TRY(hy_ref_cache_open(&d->cache, ref, stores, n_train + n_eval, &o));
     d->ref = (hy_dpo_ref){d, hy_dpo_cached_logps};
     return HY_OK;

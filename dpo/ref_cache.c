@@ -159,29 +159,53 @@ static double hy_ref_now(void) {
 }
 
 typedef struct {
-    hy_model *m;
+    hy_model *m;       /* borrowed */
     int budget, M;
-    int32_t *targets;
-    float *rows;
+    int32_t *targets;  /* [budget] */
+    float *rows;       /* [budget] */
+    float *saved;      /* [total] the model's own weights, restored by hy_ref_runner_close */
 } hy_ref_runner;
 
+/* Put the reference weights into the borrowed model, keeping its own. */
 static hy_status hy_ref_runner_open(hy_ref_runner *r, const char *ref_dir, const hy_ref_cache_opts *o) {
     hy_config cfg;
     HY_TRY(hy_ckpt_load_config(ref_dir, &cfg));
+    const hy_config *mc = hy_model_config(o->model);
+    if (cfg.num_meta != mc->num_meta || cfg.vocab_size != mc->vocab_size)
+        return hy_errorf(HY_ERR_CONFIG, "%s: the reference has %d meta tokens and %d vocabulary entries, the policy %d and %d; the "
+                                        "reference must be the same architecture as the policy", ref_dir, cfg.num_meta, cfg.vocab_size,
+                         mc->num_meta, mc->vocab_size);
     r->budget = o->budget;
-    r->M = cfg.num_meta;
-    if (r->budget < r->M + 1) return hy_errorf(HY_ERR_CONFIG, "tokens per micro-batch (%d) must exceed the %d meta tokens", r->budget, r->M);
+    r->M = mc->num_meta;
+    const hy_param_table *pt = hy_model_params(o->model);
+    float *ref = NULL;
     HY_TRY(hy_malloc((void **)&r->targets, sizeof(int32_t) * (size_t)r->budget, 0, "reference targets"));
     HY_TRY(hy_malloc((void **)&r->rows, sizeof(float) * (size_t)r->budget, 0, "reference losses"));
-    hy_log_info("dpo: loading the reference %s to precompute its log-probs", ref_dir);
-    return hy_model_open(&r->m, ref_dir, o->ops, r->budget - r->M, r->budget / (r->M + 1), 0);
+    HY_TRY(hy_malloc((void **)&r->saved, sizeof(float) * pt->total, 0, "weights kept during the reference pass"));
+    HY_TRY(hy_model_get_weights(o->model, r->saved));
+    hy_log_info("dpo: loading the reference weights %s to precompute its log-probs", ref_dir);
+    hy_status st = hy_malloc((void **)&ref, sizeof(float) * pt->total, 1, "reference weights");
+    if (!st) st = hy_ckpt_load_weights(ref_dir, pt, ref, NULL);
+    if (!st) st = hy_model_set_weights(o->model, ref);
+    hy_free(ref);
+    if (st) {
+        hy_error_context("loading the reference %s", ref_dir);
+        hy_free(r->saved);
+        r->saved = NULL;
+        return st;
+    }
+    r->m = o->model;
+    return HY_OK;
 }
 
-static void hy_ref_runner_close(hy_ref_runner *r) {
-    hy_model_free(r->m);
+/* Restore the borrowed model's weights and free the buffers. */
+static hy_status hy_ref_runner_close(hy_ref_runner *r) {
+    hy_status st = r->m && r->saved ? hy_model_set_weights(r->m, r->saved) : HY_OK;
     hy_free(r->targets);
     hy_free(r->rows);
+    hy_free(r->saved);
     memset(r, 0, sizeof *r);
+    return st;
 }
 
 /* Fill e[0..n) from one micro-batch; marks filled sides in `seen`. */
@@ -278,7 +302,7 @@ hy_status hy_ref_cache_open(hy_ref_cache **out, const char *ref_dir, const char 
     hy_status st = hy_malloc((void **)&c->e, sizeof(hy_ref_entry *) * (size_t)(n_stores + 1), 1, "reference cache");
     if (!st) st = hy_malloc((void **)&c->n_samples, sizeof(int64_t) * (size_t)(n_stores + 1), 1, "reference cache");
     if (!st) st = hy_malloc((void **)&c->rep, sizeof(hy_ref_cache_report) * (size_t)(n_stores + 1), 1, "reference cache");
-    hy_ref_key key = {0, 0, hy_backend_hash(o->ops)};
+    hy_ref_key key = {0, 0, hy_backend_hash(hy_model_ops(o->model))};
     if (!st) st = hy_ref_weights_hash(ref_dir, &key.ref);
     hy_ref_runner run;
     memset(&run, 0, sizeof run);
@@ -286,7 +310,8 @@ hy_status hy_ref_cache_open(hy_ref_cache **out, const char *ref_dir, const char 
         st = hy_ref_cache_one(c, i, stores[i], ref_dir, key, &run, o);
         if (st) hy_error_context("reference log-probs for %s", stores[i]);
     }
-    hy_ref_runner_close(&run);
+    hy_status rs = hy_ref_runner_close(&run);
+    if (!st) st = rs;
     if (st) {
         hy_ref_cache_free(c);
         return st;

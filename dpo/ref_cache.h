@@ -21,7 +21,14 @@
  * logged ("the reference weights changed", "the token store changed", ...).
  * Files are written atomically (core/fsutil).  The precompute pass packs the
  * pairs like training does (the store alone, store order, whole pairs per
- * micro-batch); packing does not change the numbers beyond fp32 rounding. */
+ * micro-batch); packing does not change the numbers beyond fp32 rounding.
+ *
+ * Memory: the pass borrows the caller's model (the policy, before training)
+ * as its forward engine: the reference weights are loaded into it from the
+ * checkpoint, and its own weights are put back afterwards, bit for bit.  No
+ * second model is ever allocated on the device (a second Hymba-1.5B with its
+ * activations does not fit next to the policy on an 80 GB GPU); the host
+ * holds two fp32 copies of the weights during the pass. */
 #ifndef HY_REF_CACHE_H
 #define HY_REF_CACHE_H
 #include "core/model.h"
@@ -34,8 +41,9 @@ enum { HY_REF_CACHE_VERSION = 1 };
 typedef struct hy_ref_cache hy_ref_cache;
 
 typedef struct {
-    int budget;          /* tokens per micro-batch of the precompute pass (meta tokens included) */
-    const hy_ops *ops;   /* backend of the reference model */
+    int budget;          /* tokens per micro-batch of the pass (meta tokens included; ≤ the model's plan) */
+    hy_model *model;     /* forward engine, borrowed: same parameter layout as the reference; its
+                            weights are replaced during the pass and restored exactly */
 } hy_ref_cache_opts;
 
 /* What hy_ref_cache_open did for one store. */
@@ -46,9 +54,9 @@ typedef struct {
 } hy_ref_cache_report;
 
 /* Load or build the reference log-probs of stores[0..n_stores) for the
- * checkpoint `ref_dir`.  The reference model is opened (inference only) only
- * when some store needs computing, and freed before returning.  Each rebuild
- * is logged with its reason.  Free with hy_ref_cache_free. */
+ * checkpoint `ref_dir`.  The reference weights are read (into o->model) only
+ * when some store needs computing.  Each rebuild is logged with its reason.
+ * Free with hy_ref_cache_free. */
 hy_status hy_ref_cache_open(hy_ref_cache **out, const char *ref_dir, const char *const *stores, int n_stores, const hy_ref_cache_opts *o);
 void hy_ref_cache_free(hy_ref_cache *c); /* NULL is fine */
 /* What happened to store `i` (valid until hy_ref_cache_free). */

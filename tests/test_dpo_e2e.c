@@ -94,28 +94,28 @@ static int hy_metric(const char *metrics, const char *type, const char *key, dou
 
 /* ---------------------------------------------------------------- reference modes */
 
-HY_TEST(precompute_and_live_reference_agree) {
-    char dir[256], train[300], eval[300], recipe[300], ck[2][300], m[2][640];
-    HY_EXPECT(hy_tt_setup(dir, sizeof dir, "dporef") == 0);
-    snprintf(train, sizeof train, "%s/pairs.jsonl", dir);
-    snprintf(eval, sizeof eval, "%s/pairs_eval.jsonl", dir);
+/* Run precompute and live with reference `ref` ("" = the policy's start) and
+ * compare their metrics; returns the number of mismatches. */
+static int hy_compare_modes(const char *dir, const char *train, const char *eval, const char *ref, double *worst) {
+    char recipe[300], ck[2][300], m[2][640];
     snprintf(recipe, sizeof recipe, "%s/dpo.yaml", dir);
-    HY_EXPECT(hy_write_pref(train, 40, 1, 0) == 0 && hy_write_pref(eval, 12, 2, 1) == 0);
     const char *mode[2] = {"precompute", "live"};
     for (int i = 0; i < 2; i++) {
-        snprintf(ck[i], sizeof ck[i], "%s/run-%s", dir, mode[i]);
+        snprintf(ck[i], sizeof ck[i], "%s/run-%s%s", dir, mode[i], *ref ? "-other" : "");
         snprintf(m[i], sizeof m[i], "%s/metrics.jsonl", ck[i]);
-        char extra[128];
-        snprintf(extra, sizeof extra, "dpo: {beta: 0.1, reference: {mode: %s}}\n", mode[i]);
-        HY_EXPECT(hy_write_dpo_recipe(recipe, dir, train, eval, ck[i], extra) == 0);
+        char extra[640];
+        snprintf(extra, sizeof extra, "dpo: {beta: 0.1, reference: {mode: %s, model: '%s'}}\n", mode[i], ref);
+        if (hy_write_dpo_recipe(recipe, dir, train, eval, ck[i], extra)) return 1;
         char *out = NULL;
-        HY_EXPECT(hy_dpo_run(recipe, "", &out) == 0);
+        int rc = hy_dpo_run(recipe, "", &out);
         free(out);
+        if (rc) return 1;
     }
+    /* logps/chosen at step 1 equal in both modes: the precompute pass (which
+     * borrows the policy model) restored the policy's own weights exactly */
     const char *keys[][2] = {{"train", "loss"}, {"train", "ref_logps/chosen"}, {"train", "ref_logps/rejected"}, {"train", "logps/chosen"},
                              {"eval", "loss"}, {"eval", "ref_logps/rejected"}, {"eval", "rewards/accuracies"}};
     int bad = 0;
-    double worst = 0;
     for (size_t k = 0; k < HY_ARRAY_LEN(keys); k++) {
         double a[16], b[16];
         int na = hy_metric(m[0], keys[k][0], keys[k][1], a, 16), nb = hy_metric(m[1], keys[k][0], keys[k][1], b, 16);
@@ -123,13 +123,31 @@ HY_TEST(precompute_and_live_reference_agree) {
         for (int i = 0; i < na; i++) {
             /* fp32 rounding of differently packed forwards, relative to the log-prob scale */
             double err = fabs(a[i] - b[i]), tol = 1e-5 * (1 + fabs(b[i]));
-            if (err / (1 + fabs(b[i])) > worst) worst = err / (1 + fabs(b[i]));
+            if (err / (1 + fabs(b[i])) > *worst) *worst = err / (1 + fabs(b[i]));
             if (err > tol) { fprintf(stderr, "  %s %s[%d]: precompute %.9g, live %.9g\n", keys[k][0], keys[k][1], i, a[i], b[i]); bad++; }
         }
     }
-    fprintf(stderr, "  precompute vs live: train loss, reference and policy log-probs, eval loss and accuracy agree (worst rel %.2g)\n", worst);
+    return bad;
+}
+
+HY_TEST(precompute_and_live_reference_agree) {
+    char dir[256], train[300], eval[300], other[300], cmd[1024];
+    HY_EXPECT(hy_tt_setup(dir, sizeof dir, "dporef") == 0);
+    snprintf(train, sizeof train, "%s/pairs.jsonl", dir);
+    snprintf(eval, sizeof eval, "%s/pairs_eval.jsonl", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    HY_EXPECT(hy_write_pref(train, 40, 1, 0) == 0 && hy_write_pref(eval, 12, 2, 1) == 0);
+    snprintf(cmd, sizeof cmd, "%s init --config %s/base --tokenizer %s/base --out %s --dtype fp32 --seed 77 >/dev/null 2>&1", hy_test_hymba(), dir,
+             dir, other);
+    HY_EXPECT(system(cmd) == 0);
+    double worst = 0;
+    int bad = hy_compare_modes(dir, train, eval, "", &worst);
+    fprintf(stderr, "  reference = the starting model: precompute and live %s\n", bad ? "DIFFER" : "agree");
+    int bad2 = hy_compare_modes(dir, train, eval, other, &worst);
+    fprintf(stderr, "  reference = another checkpoint: precompute and live %s\n", bad2 ? "DIFFER" : "agree");
+    fprintf(stderr, "  (train loss, reference and policy log-probs, eval loss and accuracy; worst rel %.2g)\n", worst);
     hy_rmrf(dir);
-    return bad != 0;
+    return bad + bad2 != 0;
 }
 
 HY_TEST(reference_cache_invalidation) {
