@@ -20,19 +20,22 @@ typedef struct {
 } hy_command;
 
 static const hy_command hy_commands[] = {
+    /* training */
     {"sft", hy_cmd_sft, "supervised fine-tuning from a YAML recipe"},
     {"dpo", hy_cmd_dpo, "preference optimisation (DPO, IPO, hinge, robust) from a YAML recipe"},
     {"run", hy_cmd_run, "run a pipeline of stages (SFT-1 -> SFT-2 -> DPO), resuming where it stopped"},
-    {"export", hy_cmd_export, "write a checkpoint as a Hugging Face model directory for inference"},
-    {"dump", hy_cmd_dump, "forward + backward on a batch: logits, loss and every gradient"},
-    {"version", hy_cmd_version, "print the version"},
+    {"launch", hy_cmd_launch, "start N local ranks of a multi-GPU job (hymba launch -n N -- hymba sft ...)"},
+    /* data */
+    {"data", hy_cmd_data, "prepare, inspect, render datasets; token store stats"},
+    {"tokenize", hy_cmd_tokenize, "print the token ids of JSON-string lines (stdin)"},
+    /* models */
     {"init", hy_cmd_init, "write a randomly initialised checkpoint from a config.json"},
     {"info", hy_cmd_info, "show a checkpoint's config, layer roles and parameters"},
-    {"tokenize", hy_cmd_tokenize, "print the token ids of JSON-string lines (stdin)"},
-    {"data", hy_cmd_data, "prepare, inspect, render datasets; token store stats"},
+    {"export", hy_cmd_export, "write a checkpoint as a Hugging Face model directory for inference"},
     {"generate", hy_cmd_generate, "generate a reply to a prompt (streamed, with tokens/s)"},
     {"chat", hy_cmd_chat, "interactive chat with a checkpoint"},
-    {"launch", hy_cmd_launch, "start N local ranks of a multi-GPU job (hymba launch -n N -- hymba sft ...)"},
+    {"dump", hy_cmd_dump, "forward + backward on a batch: logits, loss and every gradient"},
+    {"version", hy_cmd_version, "print the version"},
 };
 
 static void hy_usage(FILE *f) {
