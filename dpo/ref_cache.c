@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/checkpoint.h"
+#include "core/dtype.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/train.h"
@@ -163,7 +164,8 @@ typedef struct {
     int budget, M;
     int32_t *targets;  /* [budget] */
     float *rows;       /* [budget] */
-    float *saved;      /* [total] the model's own weights, restored by hy_ref_runner_close */
+    void *saved;       /* the model's own weights as stored (act dtype), restored by hy_ref_runner_close */
+    size_t saved_bytes;
 } hy_ref_runner;
 
 /* Put the reference weights into the borrowed model, keeping its own. */
@@ -181,8 +183,12 @@ static hy_status hy_ref_runner_open(hy_ref_runner *r, const char *ref_dir, const
     float *ref = NULL;
     HY_TRY(hy_malloc((void **)&r->targets, sizeof(int32_t) * (size_t)r->budget, 0, "reference targets"));
     HY_TRY(hy_malloc((void **)&r->rows, sizeof(float) * (size_t)r->budget, 0, "reference losses"));
-    HY_TRY(hy_malloc((void **)&r->saved, sizeof(float) * pt->total, 0, "weights kept during the reference pass"));
-    HY_TRY(hy_model_get_weights(o->model, r->saved));
+    /* the raw backend bytes: no device staging (a GPU full of training state
+     * has no room for an fp32 copy) and an exact restore */
+    const hy_ops *ops = hy_model_ops(o->model);
+    r->saved_bytes = pt->total * hy_dtype_size(ops->act_dtype);
+    HY_TRY(hy_malloc(&r->saved, r->saved_bytes, 0, "weights kept during the reference pass"));
+    HY_TRY(ops->to_host(ops->ctx, r->saved, hy_model_weights(o->model), r->saved_bytes));
     hy_log_info("dpo: loading the reference weights %s to precompute its log-probs", ref_dir);
     hy_status st = hy_malloc((void **)&ref, sizeof(float) * pt->total, 1, "reference weights");
     if (!st) st = hy_ckpt_load_weights(ref_dir, pt, ref, NULL);
@@ -200,7 +206,8 @@ static hy_status hy_ref_runner_open(hy_ref_runner *r, const char *ref_dir, const
 
 /* Restore the borrowed model's weights and free the buffers. */
 static hy_status hy_ref_runner_close(hy_ref_runner *r) {
-    hy_status st = r->m && r->saved ? hy_model_set_weights(r->m, r->saved) : HY_OK;
+    const hy_ops *ops = r->m ? hy_model_ops(r->m) : NULL;
+    hy_status st = r->m && r->saved ? ops->to_dev(ops->ctx, hy_model_weights(r->m), r->saved, r->saved_bytes) : HY_OK;
     hy_free(r->targets);
     hy_free(r->rows);
     hy_free(r->saved);

@@ -27,8 +27,10 @@
  * as its forward engine: the reference weights are loaded into it from the
  * checkpoint, and its own weights are put back afterwards, bit for bit.  No
  * second model is ever allocated on the device (a second Hymba-1.5B with its
- * activations does not fit next to the policy on an 80 GB GPU); the host
- * holds two fp32 copies of the weights during the pass. */
+ * activations does not fit next to the policy on an 80 GB GPU), and no
+ * device staging either (the policy's stored weights are copied to the host
+ * as raw bytes; the reference's fp32 weights are staged through the
+ * policy's gradient buffer, which is zeroed after). */
 #ifndef HY_REF_CACHE_H
 #define HY_REF_CACHE_H
 #include "core/model.h"
