@@ -93,7 +93,7 @@ static double hy_sumsq_chunk(const float *x, size_t n) {
     return (a0 + a1) + (a2 + a3);
 }
 
-double hy_optim_global_norm(const float *x, size_t n) {
+double hy_optim_sumsq(const float *x, size_t n) {
     double part[HY_OPTIM_NORM_CHUNKS];
     const size_t chunk = (n + HY_OPTIM_NORM_CHUNKS - 1) / HY_OPTIM_NORM_CHUNKS;
 #pragma omp parallel for schedule(static)
@@ -104,8 +104,10 @@ double hy_optim_global_norm(const float *x, size_t n) {
     }
     double s = 0;
     for (int c = 0; c < HY_OPTIM_NORM_CHUNKS; c++) s += part[c];
-    return sqrt(s);
+    return s;
 }
+
+double hy_optim_global_norm(const float *x, size_t n) { return sqrt(hy_optim_sumsq(x, n)); }
 
 double hy_optim_clip_coef(double norm, double max_norm) {
     if (max_norm <= 0) return 1.0;

@@ -110,6 +110,8 @@ void hy_adamw_step(const hy_adamw_hparams *h, const hy_optim_groups *g, int64_t 
  * sums added in chunk order. */
 enum { HY_OPTIM_NORM_CHUNKS = 256 };
 double hy_optim_global_norm(const float *x, /* [n] */ size_t n);
+/* The Σ x² behind it (same chunks and order; the CPU sumsq op). */
+double hy_optim_sumsq(const float *x, /* [n] */ size_t n);
 /* min(1, max_norm / (norm + 1e-6)); 1 when max_norm ≤ 0 (clipping off).
  * Undefined for non-finite norms: check hy_optim_norm_ok first. */
 double hy_optim_clip_coef(double norm, double max_norm);

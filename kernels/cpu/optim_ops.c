@@ -20,32 +20,8 @@ hy_status hy_adamw_cpu(void *ctx, const hy_adamw_hparams *h, const hy_optim_grou
     return HY_OK;
 }
 
-/* Σ x² of one chunk in fp64: four interleaved accumulators, fixed order (as core/optim.c). */
-static double cpu_sumsq_chunk(const float *x, size_t n) {
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a0 += (double)x[i] * x[i];
-        a1 += (double)x[i + 1] * x[i + 1];
-        a2 += (double)x[i + 2] * x[i + 2];
-        a3 += (double)x[i + 3] * x[i + 3];
-    }
-    for (; i < n; i++) a0 += (double)x[i] * x[i];
-    return (a0 + a1) + (a2 + a3);
-}
-
 hy_status hy_sumsq_cpu(void *ctx, double *out, const float *x, size_t n) {
-    double part[HY_OPTIM_NORM_CHUNKS];
-    const size_t chunk = (n + HY_OPTIM_NORM_CHUNKS - 1) / HY_OPTIM_NORM_CHUNKS;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < HY_OPTIM_NORM_CHUNKS; c++) {
-        size_t lo = (size_t)c * chunk;
-        size_t hi = lo + chunk < n ? lo + chunk : n;
-        part[c] = lo < hi ? cpu_sumsq_chunk(x + lo, hi - lo) : 0.0;
-    }
-    double s = 0;
-    for (int c = 0; c < HY_OPTIM_NORM_CHUNKS; c++) s += part[c];
-    *out = s;
+    *out = hy_optim_sumsq(x, n); /* fixed chunks and order: bitwise hy_optim_global_norm² before the sqrt */
     return HY_OK;
 }
 
