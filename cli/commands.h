@@ -20,6 +20,7 @@ int hy_cmd_export(int argc, char **argv);   /* cli/cmd_export.c */
 int hy_cmd_generate(int argc, char **argv); /* cli/cmd_generate.c */
 int hy_cmd_chat(int argc, char **argv);     /* cli/cmd_generate.c */
 int hy_cmd_launch(int argc, char **argv);   /* cli/cmd_launch.c */
+int hy_cmd_bench(int argc, char **argv);    /* cli/cmd_bench.c */
 
 /* Print "hymba: error: <message>" for a failed status; returns 1. */
 int hy_cli_fail(const char *what);

@@ -25,6 +25,7 @@ static const hy_command hy_commands[] = {
     {"dpo", hy_cmd_dpo, "preference optimisation (DPO, IPO, hinge, robust) from a YAML recipe"},
     {"run", hy_cmd_run, "run a pipeline of stages (SFT-1 -> SFT-2 -> DPO), resuming where it stopped"},
     {"launch", hy_cmd_launch, "start N local ranks of a multi-GPU job (hymba launch -n N -- hymba sft ...)"},
+    {"bench", hy_cmd_bench, "training throughput of a random-init model: tokens/s, MFU, memory, per-op profile"},
     /* data */
     {"data", hy_cmd_data, "prepare, inspect, render datasets; token store stats"},
     {"tokenize", hy_cmd_tokenize, "print the token ids of JSON-string lines (stdin)"},
