@@ -1,0 +1,4 @@
+# `hymba bench` and its pieces (tests/test_bench.c): spec §11 FLOPs per token
+# against the spec's table, mask pair counts, the profiling ops decorator
+# (bitwise identical results), the CLI on the spec12 model (a few seconds).
+hy_add_test(test_bench SOURCES test_bench.c LABELS cpu TIMEOUT 120)
