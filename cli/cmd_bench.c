@@ -316,7 +316,7 @@ static hy_status hy_bench_report(const hy_bench *b, const hy_bench_args *a, doub
            a->profile ? " (profiled: syncs around every op)" : "");
     printf("micro-batch     %s: %d documents of %d text tokens + %d meta = %d rows (budget %d), %d text tokens\n",
            a->dpo ? "DPO" : "SFT", b->n_docs, a->doc_len, b->cfg.num_meta, b->n_docs * (a->doc_len + b->cfg.num_meta), a->tokens, b->nt);
-    printf("steps           %d timed after %d warm-up; last loss %.4f\n", n, a->warmup, loss);
+    printf("steps           %d timed after %d warm-up; last objective Σ w·loss %.4f\n", n, a->warmup, loss);
     printf("step time       median %.3f ms, mean %.3f ms, min %.3f ms, max %.3f ms\n", 1e3 * med, 1e3 * mean, 1e3 * times[0],
            1e3 * times[n - 1]);
     printf("tokens/s        %.1f (median step; mean %.1f)\n", tps, tps_mean);
