@@ -180,6 +180,23 @@ static void hy_bench_dpo_weights(hy_bench *b, int L) {
     }
 }
 
+/* Refuse a run that cannot fit before allocating anything (a 1.5B model on a
+ * small host would otherwise be killed by the OOM killer mid-setup). */
+static hy_status hy_bench_check_fit(const hy_bench *b) {
+    const hy_ops *o = b->backend;
+    hy_model_mem mm;
+    HY_TRY(hy_model_plan_bytes(&b->cfg, o->act_dtype, b->nt, b->n_docs, 1, &mm));
+    size_t f32 = mm.params * sizeof(float);
+    hy_mem_item it[] = {{"weights", mm.weights},
+                        {"gradients (fp32)", mm.grads},
+                        {"activations and statistics", mm.activations + mm.statistics + mm.metadata},
+                        {"master weights (fp32)", o->act_dtype == HY_DTYPE_F32 ? 0 : f32},
+                        {"AdamW moments (fp32)", 2 * f32},
+                        {"host fp32 staging of the initial weights", o->host_memory ? f32 : 0}};
+    return hy_backend_check_fit(o, it, (int)HY_ARRAY_LEN(it), (size_t)256 << 20,
+                                "lower --tokens (or --doc-len), use a smaller --config, or a GPU with --precision bf16");
+}
+
 /* Backend, optional profiler, model with random weights, optimizer state. */
 static hy_status hy_bench_setup(hy_bench *b, const hy_bench_args *a) {
     char path[HY_PATH_MAX];
@@ -188,6 +205,7 @@ static hy_status hy_bench_setup(hy_bench *b, const hy_bench_args *a) {
     HY_TRY(hy_config_load(&b->cfg, path));
     HY_TRY(hy_bench_data(b, a));
     HY_TRY(hy_backend_create(&b->backend, a->device, a->precision));
+    HY_TRY(hy_bench_check_fit(b));
     size_t total_mem;
     HY_TRY(hy_backend_mem_info(b->backend, &b->free_before, &total_mem));
     b->ops = b->backend;
