@@ -32,8 +32,6 @@ typedef struct {
     int force;
 } hy_export_args;
 
-static const char *const hy_export_files[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                                              "added_tokens.json", "generation_config.json"};
 
 static int hy_export_usage(FILE *f) {
     fprintf(f, "usage: hymba export CKPT --out DIR [--dtype bf16|fp32] [--base DIR] [--shard-size BYTES] [--force]\n\n"
@@ -46,19 +44,6 @@ static int hy_export_usage(FILE *f) {
                "  --shard-size N   shard the weights above N bytes (K/M/G = powers of 1000; default 5G)\n"
                "  --force          replace an existing DIR\n");
     return f == stdout ? 0 : 2;
-}
-
-static int hy_export_parse_size(const char *s, size_t *out) {
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10), mul = 1;
-    if (end == s) return -1;
-    if (*end == 'K' || *end == 'k') mul = 1000ull, end++;
-    else if (*end == 'M' || *end == 'm') mul = 1000000ull, end++;
-    else if (*end == 'G' || *end == 'g') mul = 1000000000ull, end++;
-    if (*end == 'B' || *end == 'b') end++;
-    if (*end) return -1;
-    *out = (size_t)(v * mul);
-    return 0;
 }
 
 static int hy_export_args_parse(int argc, char **argv, hy_export_args *a) {
@@ -81,7 +66,7 @@ static int hy_export_args_parse(int argc, char **argv, hy_export_args *a) {
             else if (!strcmp(v, "fp32") || !strcmp(v, "float32")) a->dtype = HY_DTYPE_F32 + 1;
             else { fprintf(stderr, "hymba export: --dtype: expected bf16 or fp32, got '%s'\n", v); return 2; }
         } else if (!strcmp(o, "--shard-size")) {
-            if (hy_export_parse_size(v, &a->shard_bytes)) { fprintf(stderr, "hymba export: --shard-size: expected bytes like 5G or 300M, got '%s'\n", v); return 2; }
+            if (hy_ckpt_parse_size(v, &a->shard_bytes)) { fprintf(stderr, "hymba export: --shard-size: expected bytes like 5G or 300M, got '%s'\n", v); return 2; }
         } else { fprintf(stderr, "hymba export: unknown option '%s'\n", o); return 2; }
     }
     if (!a->ckpt || !a->out) { fprintf(stderr, "hymba export: CKPT and --out are required\n"); return 2; }
@@ -198,10 +183,11 @@ static hy_status hy_export_fill(const hy_export_args *a, const char *ckpt, const
     hy_free(w);
     int auto_map = 0, found, py = 0, tok = 0;
     if (!st) st = hy_export_config(ckpt, base, &cfg, dt == HY_DTYPE_BF16 ? "bfloat16" : "float32", dst, &auto_map);
-    for (size_t i = 0; i < HY_ARRAY_LEN(hy_export_files) && !st; i++) {
-        st = hy_export_copy_first(hy_export_files[i], ckpt, base, dst, &found);
-        if (!st && !found && !strcmp(hy_export_files[i], "generation_config.json")) st = hy_export_gen_config(&cfg, dst);
-        tok += found && strncmp(hy_export_files[i], "generation", 10) != 0;
+    for (int i = 0; hy_ckpt_companion_file(i) && !st; i++) {
+        const char *f = hy_ckpt_companion_file(i);
+        st = hy_export_copy_first(f, ckpt, base, dst, &found);
+        if (!st && !found && !strcmp(f, "generation_config.json")) st = hy_export_gen_config(&cfg, dst);
+        tok += found && strncmp(f, "generation", 10) != 0;
     }
     if (!st) st = hy_export_copy_py(base, dst, &py);
     if (!st && strcmp(base, ckpt)) st = hy_export_copy_py(ckpt, dst, &py);

@@ -24,8 +24,6 @@ typedef struct {
     int force;
 } hy_init_args;
 
-static const char *const hy_tok_files[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                                           "added_tokens.json"};
 
 static int hy_init_usage(FILE *f) {
     fprintf(f,
@@ -46,20 +44,6 @@ static int hy_init_usage(FILE *f) {
 }
 
 /* "5G", "300M", "123456" → bytes (decimal suffixes, as transformers). */
-static int hy_parse_size(const char *s, size_t *out) {
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s) return -1;
-    unsigned long long mul = 1;
-    if (*end == 'K' || *end == 'k') mul = 1000ull, end++;
-    else if (*end == 'M' || *end == 'm') mul = 1000000ull, end++;
-    else if (*end == 'G' || *end == 'g') mul = 1000000000ull, end++;
-    if (*end == 'B' || *end == 'b') end++;
-    if (*end) return -1;
-    *out = (size_t)(v * mul);
-    return 0;
-}
-
 static int hy_init_parse(int argc, char **argv, hy_init_args *a) {
     memset(a, 0, sizeof *a);
     a->dtype = HY_DTYPE_BF16;
@@ -81,7 +65,7 @@ static int hy_init_parse(int argc, char **argv, hy_init_args *a) {
             else if (!strcmp(v, "fp32") || !strcmp(v, "float32")) a->dtype = HY_DTYPE_F32;
             else { fprintf(stderr, "hymba init: --dtype: expected bf16 or fp32, got '%s'\n", v); return 2; }
         } else if (!strcmp(o, "--shard-size")) {
-            if (hy_parse_size(v, &a->shard_bytes)) { fprintf(stderr, "hymba init: --shard-size: expected bytes like 5G or 500M, got '%s'\n", v); return 2; }
+            if (hy_ckpt_parse_size(v, &a->shard_bytes)) { fprintf(stderr, "hymba init: --shard-size: expected bytes like 5G or 500M, got '%s'\n", v); return 2; }
         } else { fprintf(stderr, "hymba init: unknown option '%s'\n", o); return hy_init_usage(stderr); }
     }
     if (!a->config || !a->out) { fprintf(stderr, "hymba init: --config and --out are required\n"); return hy_init_usage(stderr); }
@@ -140,14 +124,7 @@ static hy_status hy_init_generation_config(const hy_config *c, const char *dir) 
 static hy_status hy_init_tokenizer(const char *src, const char *dir, int *copied) {
     *copied = 0;
     if (!hy_fs_is_dir(src)) return hy_errorf(HY_ERR_IO, "--tokenizer %s: not a directory", src);
-    for (size_t i = 0; i < HY_ARRAY_LEN(hy_tok_files); i++) {
-        char s[HY_PATH_MAX], d[HY_PATH_MAX];
-        HY_TRY(hy_fs_join(s, sizeof s, src, hy_tok_files[i]));
-        HY_TRY(hy_fs_join(d, sizeof d, dir, hy_tok_files[i]));
-        if (!hy_fs_exists(s)) continue;
-        HY_TRY(hy_fs_copy_file(s, d));
-        (*copied)++;
-    }
+    HY_TRY(hy_ckpt_copy_companions(src, dir, 0, copied));
     if (!*copied)
         return hy_errorf(HY_ERR_IO, "--tokenizer %s: none of tokenizer.json, tokenizer.model, ... found there", src);
     return HY_OK;

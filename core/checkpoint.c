@@ -398,3 +398,41 @@ void hy_ckpt_init_weights(const hy_param_table *t, const hy_config *c, uint64_t 
         memset(w + d->offset + d->numel, 0, (end - d->offset - d->numel) * sizeof(float));
     }
 }
+
+/* ---- companion files and sizes (shared by init, training checkpoints, export) ---- */
+
+static const char *const hy_companions[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                                            "added_tokens.json", "generation_config.json"};
+
+const char *hy_ckpt_companion_file(int i) {
+    return i >= 0 && (size_t)i < HY_ARRAY_LEN(hy_companions) ? hy_companions[i] : NULL;
+}
+
+hy_status hy_ckpt_copy_companions(const char *src_dir, const char *dst_dir, int with_generation, int *copied) {
+    char a[HY_PATH_MAX], b[HY_PATH_MAX];
+    int n = 0;
+    for (int i = 0; hy_ckpt_companion_file(i); i++) {
+        const char *f = hy_ckpt_companion_file(i);
+        if (!with_generation && !strcmp(f, "generation_config.json")) continue;
+        HY_TRY(hy_fs_join(a, sizeof a, src_dir, f));
+        if (!hy_fs_exists(a)) continue;
+        HY_TRY(hy_fs_join(b, sizeof b, dst_dir, f));
+        HY_TRY(hy_fs_copy_file(a, b));
+        n++;
+    }
+    if (copied) *copied = n;
+    return HY_OK;
+}
+
+int hy_ckpt_parse_size(const char *s, size_t *out) {
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10), mul = 1;
+    if (end == s) return -1;
+    if (*end == 'K' || *end == 'k') mul = 1000ull, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1000000ull, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1000000000ull, end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end) return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}

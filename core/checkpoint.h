@@ -54,6 +54,17 @@ void hy_ckpt_init_weights(const hy_param_table *t, const hy_config *c, uint64_t 
  * hy_ckpt_init_weights' output). */
 void hy_ckpt_init_tensor(const hy_param_desc *d, const hy_config *c, uint64_t seed, float *dst /* [d->numel] */);
 
+/* The companion files of a model directory, copied along by init, training
+ * checkpoints and export: i-th name (tokenizer files first, then
+ * generation_config.json), NULL past the end. */
+const char *hy_ckpt_companion_file(int i);
+/* Copy every companion file present in `src_dir` into `dst_dir` (atomically
+ * each); `with_generation` 0 skips generation_config.json; *copied (optional)
+ * receives the count. */
+hy_status hy_ckpt_copy_companions(const char *src_dir, const char *dst_dir, int with_generation, int *copied);
+/* "5G", "300M", "64k", "1000" (decimal units, optional B) → bytes; 0 on success. */
+int hy_ckpt_parse_size(const char *s, size_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,20 +20,6 @@
 #include "train_internal.h"
 
 enum { HY_TRAIN_STATE_VERSION = 1 };
-static const char *const hy_model_files[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                                              "added_tokens.json", "generation_config.json"};
-
-static hy_status hy_copy_model_files(const char *src_dir, const char *dst_dir) {
-    char a[HY_PATH_MAX], b[HY_PATH_MAX];
-    for (size_t i = 0; i < HY_ARRAY_LEN(hy_model_files); i++) {
-        HY_TRY(hy_fs_join(a, sizeof a, src_dir, hy_model_files[i]));
-        if (!hy_fs_exists(a)) continue;
-        HY_TRY(hy_fs_join(b, sizeof b, dst_dir, hy_model_files[i]));
-        HY_TRY(hy_fs_copy_file(a, b));
-    }
-    return HY_OK;
-}
-
 static hy_status hy_write_state_json(hy_trainer *t, const char *dir) {
     hy_cursor c = hy_loader_tell(t->train);
     hy_json *j = hy_json_object(), *cur = hy_json_object();
@@ -71,7 +57,7 @@ static hy_status hy_save_state(hy_trainer *t, const char *dir, float *const stat
     HY_TRY(hy_fs_join(src, sizeof src, t->model_dir, "config.json"));
     HY_TRY(hy_fs_join(path, sizeof path, dir, "config.json"));
     HY_TRY(hy_config_save(src, hy_model_config(t->m), path, dt == HY_DTYPE_F32 ? "float32" : "bfloat16"));
-    HY_TRY(hy_copy_model_files(t->model_dir, dir));
+    HY_TRY(hy_ckpt_copy_companions(t->model_dir, dir, 1, NULL));
     hy_st_entry e[3] = {
         {.name = "master", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = state[0]},
         {.name = "adam_m", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->total}, .data = state[1]},
