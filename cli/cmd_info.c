@@ -21,17 +21,6 @@ static int hy_info_usage(FILE *f) {
     return f == stdout ? 0 : 2;
 }
 
-static const char *hy_info_commas(size_t v, char *buf, size_t n) {
-    char raw[32];
-    int len = snprintf(raw, sizeof raw, "%zu", v), k = 0;
-    for (int i = 0; i < len && (size_t)k + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0) buf[k++] = ',';
-        buf[k++] = raw[i];
-    }
-    buf[k] = 0;
-    return buf;
-}
-
 static void hy_info_config(const hy_config *c) {
     printf("  vocab        %d (padded to %d)\n", c->vocab_size, c->vocab_padded);
     printf("  hidden       %d, %d layers, MLP %d\n", c->hidden_size, c->num_layers, c->intermediate_size);
@@ -69,8 +58,8 @@ static void hy_info_params(const hy_param_table *t, int list) {
     char a[32], b[32], sz[32];
     const hy_param_desc *e = hy_params_get(t, -1, HY_P_EMBED);
     hy_fmt_bytes(sz, sizeof sz, (double)t->n_params * 2);
-    printf("parameters: %s in %d tensors (non-embedding %s); %s in bf16\n", hy_info_commas(t->n_params, a, sizeof a), t->count,
-           hy_info_commas(t->n_params - (e ? e->numel : 0), b, sizeof b), sz);
+    printf("parameters: %s in %d tensors (non-embedding %s); %s in bf16\n", hy_fmt_thousands(a, sizeof a, t->n_params), t->count,
+           hy_fmt_thousands(b, sizeof b, t->n_params - (e ? e->numel : 0)), sz);
     if (!list) return;
     printf("  %-48s  %-18s  %-7s  %-18s  %s\n", "name", "shape", "class", "init", "numel");
     for (int i = 0; i < t->count; i++) {
@@ -78,7 +67,7 @@ static void hy_info_params(const hy_param_table *t, int list) {
         char shape[64];
         hy_st_shape_str(d->shape, d->ndim, shape, sizeof shape);
         printf("  %-48s  %-18s  %-7s  %-18s  %s\n", d->name, shape, hy_param_class_name(d->cls), init_names[d->init],
-               hy_info_commas(d->numel, a, sizeof a));
+               hy_fmt_thousands(a, sizeof a, d->numel));
     }
 }
 

@@ -78,18 +78,6 @@ static double hy_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* 1522797824 → "1,522,797,824" */
-static const char *hy_commas(size_t v, char *buf, size_t n) {
-    char raw[32];
-    int len = snprintf(raw, sizeof raw, "%zu", v), k = 0;
-    for (int i = 0; i < len && (size_t)k + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0) buf[k++] = ',';
-        buf[k++] = raw[i];
-    }
-    buf[k] = 0;
-    return buf;
-}
-
 static hy_status hy_init_refuse_existing(const hy_init_args *a) {
     const char *names[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
     for (size_t i = 0; i < HY_ARRAY_LEN(names) && !a->force; i++) {
@@ -187,7 +175,7 @@ static hy_status hy_init_run(const hy_init_args *a) {
         printf("hymba init: wrote %s (seed %llu)\n", a->out, (unsigned long long)a->seed);
         printf("  config      config.json (torch_dtype %s), generation_config.json (bos %d, eos %d, pad %d)\n", td, c.bos_token_id,
                c.eos_token_id, c.pad_token_id);
-        printf("  weights     %s parameters in %d tensors, %s %s in %d file%s\n", hy_commas(t.n_params, n1, sizeof n1), t.count,
+        printf("  weights     %s parameters in %d tensors, %s %s in %d file%s\n", hy_fmt_thousands(n1, sizeof n1, t.n_params), t.count,
                sz, hy_dtype_name(a->dtype), files, files == 1 ? " (model.safetensors)" : "s (HF shards + index)");
         if (copied) printf("  tokenizer   %d file%s copied from %s\n", copied, copied == 1 ? "" : "s", a->tokenizer);
         printf("  time        init %.2f s, write %.2f s\n", t1 - t0, t2 - t1);

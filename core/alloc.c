@@ -35,6 +35,17 @@ void hy_fmt_bytes(char *buf, size_t n, double b) {
     snprintf(buf, n, i ? "%.2f %s" : "%.0f %s", b, u[i]);
 }
 
+const char *hy_fmt_thousands(char *buf, size_t n, size_t v) {
+    char raw[32];
+    int len = snprintf(raw, sizeof raw, "%zu", v), k = 0;
+    for (int i = 0; i < len && (size_t)k + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = raw[i];
+    }
+    buf[k] = 0;
+    return buf;
+}
+
 static hy_status hy_oom(size_t bytes, const char *verb, const char *what) {
     char b[32];
     hy_fmt_bytes(b, sizeof b, (double)bytes);

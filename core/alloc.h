@@ -22,6 +22,8 @@ void hy_free(void *p);
 size_t hy_alloc_bytes_live(void);  /* bytes currently allocated via hy_malloc */
 size_t hy_alloc_bytes_peak(void);  /* high-water mark */
 void hy_fmt_bytes(char *buf, size_t n, double bytes); /* "1.52 GiB" */
+/* 1522797824 → "1,522,797,824"; returns buf. */
+const char *hy_fmt_thousands(char *buf, size_t n, size_t v);
 
 #ifdef __cplusplus
 }
