@@ -30,6 +30,7 @@
 #include "core/profile.h"
 #include "core/rng.h"
 #include "kernels/backend.h"
+#include "core/timer.h"
 
 #define HY_BENCH_DEFAULT_CONFIG "../shared/hymba-1.5b/config.json"
 
@@ -276,11 +277,6 @@ static void hy_bench_free(hy_bench *b) {
     hy_free(b->weights);
 }
 
-static double hy_bench_clock(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int hy_bench_dcmp(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
@@ -361,9 +357,9 @@ static hy_status hy_bench_run(hy_bench *b, const hy_bench_args *a) {
     if (b->prof) hy_op_profile_reset(b->prof);
     double wall = 0;
     for (int i = 0; i < a->steps && !st; i++) {
-        double t0 = hy_bench_clock();
+        double t0 = hy_now_s();
         st = hy_bench_step(b, a, &loss);
-        times[i] = hy_bench_clock() - t0;
+        times[i] = hy_now_s() - t0;
         wall += times[i];
     }
     if (!st) st = hy_bench_report(b, a, times, wall, loss);

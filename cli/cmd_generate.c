@@ -33,6 +33,7 @@
 #include "datasets/chat.h"
 #include "datasets/tokenizer.h"
 #include "kernels/backend.h"
+#include "core/timer.h"
 
 enum { HY_GEN_MAX_STOPS = 16 };
 
@@ -65,11 +66,6 @@ typedef struct {
     const char *why;
 } hy_gen_stats;
 
-static double hy_gen_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int hy_gen_usage(FILE *f, int chat) {
     if (chat)
@@ -247,14 +243,14 @@ static hy_status hy_gen_prefill(hy_gen *g, const int32_t *prompt, int n, hy_gen_
             have = 0;
         }
     }
-    double t0 = hy_gen_now();
+    double t0 = hy_now_s();
     g->have_logits = 0;
     HY_TRY(hy_decode_prefill(g->d, prompt + have, n - have, g->logits, 0));
     HY_TRY(hy_decode_mark(g->d));
     g->have_logits = 1;
     st->prompt = n;
     st->fed = n - have;
-    st->t_prefill = hy_gen_now() - t0;
+    st->t_prefill = hy_now_s() - t0;
     return HY_OK;
 }
 
@@ -271,7 +267,7 @@ static hy_status hy_gen_loop(hy_gen *g, const hy_gen_args *a, hy_gen_stats *st, 
     char *text = NULL;
     size_t len = 0;
     hy_status s = HY_OK;
-    double t0 = hy_gen_now();
+    double t0 = hy_now_s();
     st->why = "max-new-tokens";
     int n = 0;
     while (n < a->max_new) {
@@ -300,7 +296,7 @@ static hy_status hy_gen_loop(hy_gen *g, const hy_gen_args *a, hy_gen_stats *st, 
      * end, which is one token before the reply's end (a prefix of the next turn). */
 done:
     st->generated = n;
-    st->t_decode = hy_gen_now() - t0;
+    st->t_decode = hy_now_s() - t0;
     if (s == HY_OK) *reply = text ? text : strdup("");
     else free(text);
     if (s == HY_OK && !*reply) s = hy_errorf(HY_ERR_OOM, "out of memory");

@@ -15,6 +15,7 @@
 #include "core/checkpoint.h"
 #include "core/fsutil.h"
 #include "core/json.h"
+#include "core/timer.h"
 
 typedef struct {
     const char *config, *out, *tokenizer;
@@ -72,11 +73,6 @@ static int hy_init_parse(int argc, char **argv, hy_init_args *a) {
     return 0;
 }
 
-static double hy_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static hy_status hy_init_refuse_existing(const hy_init_args *a) {
     const char *names[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
@@ -154,12 +150,12 @@ static hy_status hy_init_run(const hy_init_args *a) {
     float *w = NULL;
     char n1[32], sz[32];
     hy_status st = hy_malloc((void **)&w, t.total * sizeof(float), 0, "fp32 weights for init");
-    double t0 = hy_now(), t1 = t0, t2 = t0;
+    double t0 = hy_now_s(), t1 = t0, t2 = t0;
     if (st == HY_OK) {
         hy_ckpt_init_weights(&t, &c, a->seed, w);
-        t1 = hy_now();
+        t1 = hy_now_s();
         st = hy_ckpt_save_weights(a->out, &t, w, a->dtype, a->shard_bytes);
-        t2 = hy_now();
+        t2 = hy_now_s();
     }
     char p[HY_PATH_MAX];
     const char *td = a->dtype == HY_DTYPE_BF16 ? "bfloat16" : "float32";

@@ -37,6 +37,7 @@
 
 #include "cli/commands.h"
 #include "core/alloc.h"
+#include "core/timer.h"
 
 enum { HY_LAUNCH_MAX = 1024, HY_LAUNCH_LINE = 65536, HY_LAUNCH_TAIL = 20, HY_LAUNCH_TAIL_W = 400 };
 
@@ -70,11 +71,6 @@ typedef struct {
     double kill_at;  /* SIGKILL the rest at this time (0: not stopping) */
 } hy_launch;
 
-static double hy_launch_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int hy_launch_usage(FILE *f) {
     fprintf(f,
@@ -320,7 +316,7 @@ static void hy_launch_reaped(hy_launch *L, int r, int status) {
                   alive ? "; stopping the other ranks (SIGTERM, then SIGKILL after the grace period)" : "");
     if (alive) {
         hy_launch_signal_all(L, SIGTERM);
-        L->kill_at = hy_launch_now() + L->grace;
+        L->kill_at = hy_now_s() + L->grace;
     }
 }
 
@@ -374,15 +370,15 @@ static void hy_launch_loop(hy_launch *L, struct pollfd *pf, int *who) {
                 if (L->p[r].out[k].fd >= 0) { who[n] = 2 * r + k; pf[n++] = (struct pollfd){L->p[r].out[k].fd, POLLIN, 0}; }
         if (!alive && n == 1) break;
         if (!alive) {
-            if (drain_until == 0) drain_until = hy_launch_now() + 2.0;
-            else if (hy_launch_now() > drain_until) break;
+            if (drain_until == 0) drain_until = hy_now_s() + 2.0;
+            else if (hy_now_s() > drain_until) break;
         }
         if (poll(pf, (nfds_t)n, 200) < 0 && errno != EINTR) break;
         if (pf[0].revents) hy_launch_on_signal(L);
         for (int i = 1; i < n; i++)
             if (pf[i].revents) hy_launch_drain(L, who[i] / 2, &L->p[who[i] / 2].out[who[i] % 2]);
         hy_launch_reap(L);
-        if (L->kill_at > 0 && hy_launch_now() >= L->kill_at) {
+        if (L->kill_at > 0 && hy_now_s() >= L->kill_at) {
             for (int r = 0; r < L->n; r++)
                 if (L->p[r].pid > 0) hy_launch_say("rank %d did not stop within %.0f s of SIGTERM: killing it", r, L->grace);
             hy_launch_signal_all(L, SIGKILL);

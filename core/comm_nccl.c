@@ -25,6 +25,7 @@
 
 #include "alloc.h"
 #include "comm_internal.h"
+#include "core/timer.h"
 
 enum { HY_NCCL_EVENTS = 256, HY_NCCL_HOST_MAX = 64 };
 
@@ -66,17 +67,12 @@ static hy_status hy_nccl_poll(hy_comm *c, cudaEvent_t ev, const char *what);
         if (hy_ce_ != cudaSuccess) return hy_cuda_err((c), #call, hy_ce_, __FILE__, __LINE__); \
     } while (0)
 
-static double hy_nccl_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Wait for `ev` (NULL: for the communicator to leave "in progress"), bounded
  * by the timeout, watching NCCL's asynchronous error and the peers. */
 static hy_status hy_nccl_poll(hy_comm *c, cudaEvent_t ev, const char *what) {
     hy_nccl *n = c->impl;
-    double t0 = hy_nccl_now(), next_check = t0;
+    double t0 = hy_now_s(), next_check = t0;
     for (unsigned spin = 0;; spin++) {
         if (ev) {
             cudaError_t q = cudaEventQuery(ev);
@@ -92,7 +88,7 @@ static hy_status hy_nccl_poll(hy_comm *c, cudaEvent_t ev, const char *what) {
             snprintf(call, sizeof call, "NCCL %s (asynchronous error)", what);
             return hy_nccl_err(c, call, state, __FILE__, __LINE__);
         }
-        double now = hy_nccl_now();
+        double now = hy_now_s();
         if (c->rdzv && now >= next_check) {
             next_check = now + 0.05;
             if (hy_rdzv_check(c->rdzv) != HY_OK) {

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "core/timer.h"
 
 /* ---- spec §11 ---- */
 
@@ -77,15 +78,10 @@ struct hy_op_profile {
     hy_prof_rec rec[P_COUNT];
 };
 
-static double hy_prof_clock(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static hy_status hy_prof_begin(hy_op_profile *p, double *t0) {
     HY_TRY(p->inner->sync(p->inner->ctx));
-    *t0 = hy_prof_clock();
+    *t0 = hy_now_s();
     return HY_OK;
 }
 
@@ -95,7 +91,7 @@ static hy_status hy_prof_end(hy_op_profile *p, hy_prof_op op, double t0, hy_stat
     HY_TRY(p->inner->sync(p->inner->ctx));
     hy_prof_rec *r = &p->rec[op];
     r->calls++;
-    r->seconds += hy_prof_clock() - t0;
+    r->seconds += hy_now_s() - t0;
     r->flops += flops;
     r->bytes += bytes;
     return HY_OK;

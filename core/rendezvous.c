@@ -25,12 +25,8 @@
 
 #include "alloc.h"
 #include "rendezvous_internal.h"
+#include "core/timer.h"
 
-double hy_rdzv_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void hy_sleep_s(double s) {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -49,7 +45,7 @@ static void hy_sock_setup(int fd) {
 /* poll one fd for `events` until `deadline`: 1 ready, 0 timeout, -1 error */
 static int hy_sock_wait(int fd, short events, double deadline) {
     for (;;) {
-        double left = deadline - hy_rdzv_now();
+        double left = deadline - hy_now_s();
         if (left <= 0) return 0;
         struct pollfd p = {fd, events, 0};
         int ms = left > 1e6 ? 1000000000 : (int)(left * 1000.0) + 1;
@@ -182,7 +178,7 @@ typedef struct {
 
 /* Fail the whole job from rank 0: tell every connected peer why, close. */
 static hy_status hy_server_fail(hy_server *s, const char *msg) {
-    double dl = hy_rdzv_now() + 2.0;
+    double dl = hy_now_s() + 2.0;
     for (int k = 1; k < s->r->world; k++)
         if (s->r->peers[k].fd >= 0) (void)hy_reply_send(s->r->peers[k].fd, HY_REPLY_REJECTED, msg, NULL, 0, dl);
     return hy_errorf(HY_ERR_NCCL, "rendezvous: %s", msg);
@@ -207,7 +203,7 @@ static void hy_missing_ranks(const hy_rdzv *r, char *buf, size_t n) {
 static hy_status hy_server_admit(hy_server *s, int fd, const char *from) {
     hy_rdzv *r = s->r;
     unsigned char b[HY_HELLO_HEAD + HY_HELLO_BODY];
-    double dl = hy_rdzv_now() + 10.0; /* a real rank sends its hello at once */
+    double dl = hy_now_s() + 10.0; /* a real rank sends its hello at once */
     if (hy_sock_read_all(fd, b, HY_HELLO_HEAD, dl) != HY_SOCK_OK || memcmp(b, HY_HELLO_MAGIC, 8) != 0) {
         s->stray++;
         close(fd);
@@ -318,7 +314,7 @@ static hy_status hy_server_timeout(hy_server *s, double timeout_s) {
 static hy_status hy_server_run(hy_rdzv *r, const hy_dist_env *e, const hy_rdzv_opts *o) {
     hy_server s = {r, e, -1, 0, 0, 0, ""};
     HY_TRY(hy_server_listen(&s));
-    double deadline = hy_rdzv_now() + o->timeout_s;
+    double deadline = hy_now_s() + o->timeout_s;
     hy_status st = HY_OK;
     while (!st && s.arrived < r->world - 1) {
         int w = hy_sock_wait(s.lfd, POLLIN, deadline);
@@ -335,7 +331,7 @@ static hy_status hy_server_run(hy_rdzv *r, const hy_dist_env *e, const hy_rdzv_o
     }
     close(s.lfd);
     if (st) return st;
-    double dl = hy_rdzv_now() + o->timeout_s;
+    double dl = hy_now_s() + o->timeout_s;
     for (int k = 1; k < r->world; k++) {
         int w = hy_reply_send(r->peers[k].fd, HY_REPLY_OK, NULL, o->payload, o->payload_len, dl);
         if (w != HY_SOCK_OK) {
@@ -353,7 +349,7 @@ static hy_status hy_server_run(hy_rdzv *r, const hy_dist_env *e, const hy_rdzv_o
 static hy_status hy_client_connect(hy_rdzv *r, const hy_dist_env *e, double timeout_s, int *out) {
     char port[16], last[512] = "no attempt";
     snprintf(port, sizeof port, "%d", e->master_port);
-    double deadline = hy_rdzv_now() + timeout_s, backoff = 0.02;
+    double deadline = hy_now_s() + timeout_s, backoff = 0.02;
     for (;;) {
         struct addrinfo hints, *ai = NULL;
         memset(&hints, 0, sizeof hints);
@@ -367,7 +363,7 @@ static hy_status hy_client_connect(hy_rdzv *r, const hy_dist_env *e, double time
             hy_sock_setup(fd);
             int rc = connect(fd, a->ai_addr, a->ai_addrlen), err = errno;
             if (rc != 0 && err == EINPROGRESS) {
-                double dl = hy_rdzv_now() + 2.0;
+                double dl = hy_now_s() + 2.0;
                 if (hy_sock_wait(fd, POLLOUT, dl < deadline ? dl : deadline) == 1) {
                     socklen_t sl = sizeof err;
                     rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err == 0 ? 0 : -1;
@@ -378,7 +374,7 @@ static hy_status hy_client_connect(hy_rdzv *r, const hy_dist_env *e, double time
             close(fd);
         }
         if (ai) freeaddrinfo(ai);
-        if (hy_rdzv_now() + backoff >= deadline) break;
+        if (hy_now_s() + backoff >= deadline) break;
         hy_sleep_s(backoff);
         backoff = backoff * 2 < 0.5 ? backoff * 2 : 0.5;
     }
@@ -403,7 +399,7 @@ static hy_status hy_client_run(hy_rdzv *r, const hy_dist_env *e, const hy_rdzv_o
     unsigned char b[HY_HELLO_HEAD + HY_HELLO_BODY];
     hy_hello_encode(&h, b);
     /* rank 0 answers once everyone is in: wait as long as it may wait */
-    double dl = hy_rdzv_now() + o->timeout_s + 10.0;
+    double dl = hy_now_s() + o->timeout_s + 10.0;
     const char *where = e->master_addr;
     int s = hy_sock_write_all(fd, b, sizeof b, dl);
     unsigned char head[HY_REPLY_HEAD];
@@ -474,7 +470,7 @@ hy_status hy_rdzv_open(hy_rdzv **out, const hy_dist_env *e, const hy_rdzv_opts *
 
 void hy_rdzv_close(hy_rdzv *r) {
     if (!r) return;
-    double dl = hy_rdzv_now() + 1.0;
+    double dl = hy_now_s() + 1.0;
     for (int k = 0; k < r->world; k++) {
         if (r->peers[k].fd < 0) continue;
         if (!r->failed[0]) (void)hy_chan_send(r->peers[k].fd, HY_MSG_BYE, NULL, 0, dl);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rendezvous_internal.h"
+#include "core/timer.h"
 
 int hy_chan_send(int fd, uint32_t type, const void *body, uint64_t len, double deadline) {
     unsigned char h[HY_MSG_HEAD];
@@ -31,7 +32,7 @@ static hy_status hy_sticky(hy_rdzv *r) { return hy_errorf(HY_ERR_NCCL, "%s", r->
 /* Rank 0 passes a failure on to every other live peer (best effort). */
 static void hy_relay(hy_rdzv *r, int except, const char *text) {
     if (r->rank != 0) return;
-    double dl = hy_rdzv_now() + 1.0;
+    double dl = hy_now_s() + 1.0;
     for (int k = 1; k < r->world; k++)
         if (k != except && r->peers[k].fd >= 0 && !r->peers[k].bye)
             (void)hy_chan_send(r->peers[k].fd, HY_MSG_ABORT, text, strlen(text), dl);
@@ -64,7 +65,7 @@ static hy_status hy_pending_abort(hy_rdzv *r, int k) {
         uint64_t len = hy_get_u64(h + 8);
         if (type == HY_MSG_DATA || len > HY_MSG_TEXT_MAX + 8) return HY_OK;
         if (recv(fd, h, sizeof h, MSG_DONTWAIT) != (ssize_t)sizeof h) return HY_OK;
-        if (hy_handle(r, k, type, len, hy_rdzv_now() + 0.2) != HY_OK) return HY_ERR_NCCL;
+        if (hy_handle(r, k, type, len, hy_now_s() + 0.2) != HY_OK) return HY_ERR_NCCL;
     }
     return HY_OK;
 }
@@ -148,7 +149,7 @@ static hy_status hy_barrier_root(hy_rdzv *r, uint64_t seq, double deadline, doub
             idx[n++] = k;
         }
         if (!n) break;
-        double left = deadline - hy_rdzv_now();
+        double left = deadline - hy_now_s();
         if (left <= 0) {
             char missing[256];
             hy_barrier_missing(r, seq, missing, sizeof missing);
@@ -181,7 +182,7 @@ hy_status hy_rdzv_barrier(hy_rdzv *r, double timeout_s) {
     if (r->world == 1) return HY_OK;
     HY_TRY(hy_rdzv_check(r)); /* an abort that already arrived wins */
     uint64_t seq = ++r->barrier_seq;
-    double deadline = hy_rdzv_now() + timeout_s;
+    double deadline = hy_now_s() + timeout_s;
     if (r->rank == 0) return hy_barrier_root(r, seq, deadline, timeout_s);
     unsigned char b8[8];
     hy_put_u64(b8, seq);
@@ -218,7 +219,7 @@ hy_status hy_rdzv_check(hy_rdzv *r) {
             if (got < 0) return hy_peer_gone(r, k);
             if (got < HY_MSG_HEAD || hy_get_u32(h) == HY_MSG_DATA) break; /* incomplete, or data for a collective */
             (void)recv(p->fd, h, sizeof h, 0);
-            HY_TRY(hy_handle(r, k, hy_get_u32(h), hy_get_u64(h + 8), hy_rdzv_now() + 5.0));
+            HY_TRY(hy_handle(r, k, hy_get_u32(h), hy_get_u64(h + 8), hy_now_s() + 5.0));
         }
     }
     return HY_OK;
@@ -232,7 +233,7 @@ void hy_rdzv_abort(hy_rdzv *r, const char *reason) {
     host[sizeof host - 1] = '\0';
     snprintf(r->failed, sizeof r->failed, "rank %d (host %s) aborted: %s", r->rank, host, reason);
     if (r->rank == 0) hy_relay(r, -1, r->failed);
-    else if (r->peers[0].fd >= 0) (void)hy_chan_send(r->peers[0].fd, HY_MSG_ABORT, r->failed, strlen(r->failed), hy_rdzv_now() + 1.0);
+    else if (r->peers[0].fd >= 0) (void)hy_chan_send(r->peers[0].fd, HY_MSG_ABORT, r->failed, strlen(r->failed), hy_now_s() + 1.0);
 }
 
 static hy_status hy_check_peer(hy_rdzv *r, int peer) {
@@ -245,7 +246,7 @@ static hy_status hy_check_peer(hy_rdzv *r, int peer) {
 
 hy_status hy_rdzv_send(hy_rdzv *r, int peer, const void *data, size_t n, double timeout_s) {
     HY_TRY(hy_check_peer(r, peer));
-    int s = hy_chan_send(r->peers[peer].fd, HY_MSG_DATA, data, n, hy_rdzv_now() + timeout_s);
+    int s = hy_chan_send(r->peers[peer].fd, HY_MSG_DATA, data, n, hy_now_s() + timeout_s);
     if (s == HY_SOCK_CLOSED) return hy_peer_gone(r, peer);
     if (s == HY_SOCK_TIMEOUT)
         return hy_fail(r, -1, "rank %d: sending %zu bytes to rank %d did not finish within %g s (rank %d hung?)", r->rank, n, peer,
@@ -256,7 +257,7 @@ hy_status hy_rdzv_send(hy_rdzv *r, int peer, const void *data, size_t n, double 
 
 hy_status hy_rdzv_recv(hy_rdzv *r, int peer, void *data, size_t n, double timeout_s) {
     HY_TRY(hy_check_peer(r, peer));
-    double deadline = hy_rdzv_now() + timeout_s;
+    double deadline = hy_now_s() + timeout_s;
     for (;;) {
         uint32_t type;
         uint64_t len;

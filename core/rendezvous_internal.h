@@ -31,7 +31,6 @@ struct hy_rdzv {
     int *pidx;             /* [world] peer rank of each pfd entry */
 };
 
-double hy_rdzv_now(void);
 /* HY_SOCK_* codes; the fd is non-blocking, waits end at `deadline`. */
 int hy_sock_write_all(int fd, const void *buf, size_t n, double deadline);
 int hy_sock_read_all(int fd, void *buf, size_t n, double deadline);

@@ -16,12 +16,8 @@
 #include "core/log.h"
 #include "core/checkpoint.h"
 #include "train_internal.h"
+#include "core/timer.h"
 
-double hy_train_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void hy_train_shift_targets(const hy_microbatch *mb, int32_t *targets) {
     for (int d = 0; d < mb->n_docs; d++) {
@@ -215,7 +211,7 @@ static hy_status hy_train_log(hy_trainer *t, const hy_obj_acc *acc, int force) {
     if (acc->units > 0) { t->loss_since_log += acc->loss_sum; t->units_since_log += acc->units; }
     t->steps_since_log++;
     if (!t->main || (!force && t->step % t->r->log.every != 0)) return HY_OK;
-    double now = hy_train_now();
+    double now = hy_now_s();
     hy_train_progress p = {
         .step = t->step, .total_steps = t->total_steps, .epoch = hy_train_epoch_progress(t),
         .loss = t->units_since_log > 0 ? t->loss_since_log / t->units_since_log : NAN, .lr = t->last_lr,
@@ -286,7 +282,7 @@ static void hy_train_banner(hy_trainer *t) {
 static hy_status hy_train_loop(hy_trainer *t, char *last_ckpt, size_t n) {
     const hy_recipe *r = t->r;
     hy_obj_acc acc;
-    t->t_start = t->t_log = hy_train_now();
+    t->t_start = t->t_log = hy_now_s();
     t->step_at_start = t->step;
     int saved_at_end = 0;
     while (t->step < t->total_steps) {
@@ -335,7 +331,7 @@ hy_status hy_train_run(const hy_recipe *r, hy_objective *obj, char **final_dir) 
     }
     if (st && st != HY_ERR_INTERRUPTED && t.comm && t.world > 1) hy_comm_abort(t.comm, hy_last_error()); /* the others stop at once */
     if ((!st || st == HY_ERR_INTERRUPTED) && t.main) {
-        double secs = hy_train_now() - t.t_start;
+        double secs = hy_now_s() - t.t_start;
         char d[32];
         char tps[32];
         hy_format_count(tps, sizeof tps, secs > 0 ? (double)t.tokens_total / secs : 0);

@@ -63,7 +63,6 @@ hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n);
 /* Resume per the recipe; *resumed = 1 when a checkpoint was loaded. */
 hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed);
 
-double hy_train_now(void);
 
 /* train_dist.c */
 hy_status hy_train_dist_init(hy_trainer *t);

@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "datasets/jsonl.h"
 #include "datasets/prepare_internal.h"
+#include "core/timer.h"
 
 enum { HY_CHUNK_LINES = 256, HY_CHUNK_BYTES = 4 << 20 };
 enum { HY_SLOT_EMPTY, HY_SLOT_FILLED, HY_SLOT_BUSY, HY_SLOT_DONE };
@@ -426,9 +427,9 @@ hy_status hy_prepare(const char *const *files, int n_files, const char *out_path
     memset(&m, 0, sizeof m);
     for (int i = 0; i < n_files; i++) m.bytes_total += kb.bytes[i];
     m.rep.bytes_in = m.bytes_total;
-    double t0 = hy_now();
+    double t0 = hy_now_s();
     hy_status st = hy_prepare_run(files, n_files, out_path, enc, o, &kb, &m);
-    m.rep.seconds = hy_now() - t0;
+    m.rep.seconds = hy_now_s() - t0;
     m.rep.rebuilt = 1;
     hy_key_free(&kb);
     if (rep) *rep = m.rep;

@@ -14,7 +14,6 @@ typedef struct {
 hy_status hy_key_make(hy_key_buf *kb, const char *const *files, int n_files, const hy_encoder *enc, const hy_data_opts *d);
 void hy_key_free(hy_key_buf *kb);
 
-double hy_now(void); /* monotonic seconds */
 
 /* Keep only the reply of a preference pair supervised: clear the first
  * `n_prompt_turns` supervised runs (the assistant turns of the prompt) on

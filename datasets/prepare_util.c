@@ -12,12 +12,8 @@
 #include "core/alloc.h"
 #include "core/fsutil.h"
 #include "datasets/prepare_internal.h"
+#include "core/timer.h"
 
-double hy_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---------------- key ---------------- */
 
@@ -105,7 +101,7 @@ void hy_progress_init(hy_progress *p, int mode, FILE *f, uint64_t total_bytes) {
     memset(p, 0, sizeof *p);
     p->f = f;
     p->mode = mode < 0 ? (isatty(fileno(f)) ? 2 : 1) : mode ? 1 : 0;
-    p->t0 = p->last = hy_now();
+    p->t0 = p->last = hy_now_s();
     p->total = total_bytes;
 }
 
@@ -118,7 +114,7 @@ static void hy_fmt_count(char *b, size_t n, double v) {
 
 void hy_progress_update(hy_progress *p, uint64_t bytes, int64_t records, int64_t tokens, int final) {
     if (!p->mode) return;
-    double now = hy_now(), dt = now - p->t0;
+    double now = hy_now_s(), dt = now - p->t0;
     if (!final && now - p->last < (p->mode == 2 ? 0.1 : 10.0)) return;
     p->last = now;
     double frac = p->total ? (double)bytes / (double)p->total : 1.0;

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/train.h"
 #include "datasets/loader.h"
+#include "core/timer.h"
 
 enum { HY_REF_HEADER = 64, HY_REF_ENTRY = 32 };
 static const char hy_ref_magic[8] = {'H', 'Y', 'R', 'E', 'F', 'L', 'P', 0};
@@ -153,11 +154,6 @@ static hy_status hy_ref_save(const char *path, const hy_ref_key *key, const hy_r
 
 /* ---------------------------------------------------------------- the pass */
 
-static double hy_ref_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct {
     hy_model *m;       /* borrowed */
@@ -250,7 +246,7 @@ static hy_status hy_ref_compute(hy_ref_runner *r, const char *store, hy_ref_entr
     HY_TRY(hy_loader_create(&l, &src, 1, &lo));
     uint8_t *seen = NULL;
     int64_t steps = 0, tokens = 0;
-    double t0 = hy_ref_now();
+    double t0 = hy_now_s();
     hy_status st = hy_loader_kind(l) == HY_REC_PREF ? HY_OK
                    : hy_errorf(HY_ERR_DATA, "%s: DPO needs a preference token store (prompt/chosen/rejected records)", store);
     if (!st) st = hy_malloc((void **)&seen, (size_t)n + 1, 1, "reference pass");
@@ -263,7 +259,7 @@ static hy_status hy_ref_compute(hy_ref_runner *r, const char *store, hy_ref_entr
     }
     for (int64_t s = 0; s < n && !st; s++)
         if (seen[s] != 3) st = hy_errorf(HY_ERR_INTERNAL, "reference pass over %s missed sample %lld", store, (long long)s);
-    double dt = hy_ref_now() - t0;
+    double dt = hy_now_s() - t0;
     if (!st) hy_log_info("dpo: reference log-probs of %lld pairs (%lld tokens) in %.1f s (%.0f tokens/s)", (long long)n, (long long)tokens, dt,
                          dt > 0 ? (double)tokens / dt : 0.0);
     hy_free(seen);

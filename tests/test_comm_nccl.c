@@ -25,6 +25,7 @@
 #include "core/alloc.h"
 #include "core/comm.h"
 #include "tests/harness.h"
+#include "core/timer.h"
 
 #define CU(call)                                                                                       \
     do {                                                                                               \
@@ -37,11 +38,6 @@
 
 static float hy_val(size_t i, int r) { return (float)((int)((i * 7919u + (size_t)r * 104729u) % 2001u) - 1000) / 64.0f; }
 
-static double hy_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Upload host → run one collective → download; compare with `want`. */
 typedef enum { OP_ALL_REDUCE, OP_REDUCE_SCATTER, OP_ALL_GATHER, OP_BROADCAST } hy_op_kind;
@@ -179,10 +175,10 @@ static int hy_bench_all_reduce(hy_comm *c) {
     HY_EXPECT_OK(hy_comm_all_reduce(c, d, n, HY_DTYPE_F32, HY_COMM_SUM, NULL));
     HY_EXPECT_OK(hy_comm_wait_all(c));
     const int iters = 10;
-    double t0 = hy_now();
+    double t0 = hy_now_s();
     for (int i = 0; i < iters; i++) HY_EXPECT_OK(hy_comm_all_reduce(c, d, n, HY_DTYPE_F32, HY_COMM_SUM, NULL));
     HY_EXPECT_OK(hy_comm_wait_all(c));
-    double dt = (hy_now() - t0) / iters, W = hy_comm_world(c);
+    double dt = (hy_now_s() - t0) / iters, W = hy_comm_world(c);
     if (hy_comm_rank(c) == 0)
         printf("all-reduce 256 MiB fp32 over %d GPU(s): %.2f ms, bus bandwidth %.1f GB/s\n", (int)W, dt * 1e3,
                W > 1 ? 2 * (W - 1) / W * (double)n * 4 / dt / 1e9 : 0.0);
