@@ -37,6 +37,7 @@
 typedef struct {
     const char *config, *device, *precision;
     int doc_len, tokens, steps, warmup, dpo, profile;
+    int mode; /* HY_MODEL_TRAIN (--recompute selective) or HY_MODEL_TRAIN_KEEP_ALL (none) */
     double peak_tflops; /* ≤ 0: the default for the device */
 } hy_bench_args;
 
@@ -60,7 +61,8 @@ typedef struct {
 static int hy_bench_usage(FILE *f) {
     fprintf(f,
             "usage: hymba bench [--config FILE|DIR] [--device auto|cpu|cuda|cuda:N] [--precision auto|bf16|fp32]\n"
-            "                   [--doc-len L] [--tokens T] [--steps N] [--warmup K] [--dpo] [--profile] [--peak-tflops X]\n\n"
+            "                   [--doc-len L] [--tokens T] [--steps N] [--warmup K] [--dpo] [--profile] [--peak-tflops X]\n"
+            "                   [--recompute selective|none]\n\n"
             "Training throughput of a randomly initialised model: documents of L random tokens packed into one\n"
             "micro-batch, real steps (forward, backward, grad norm, AdamW).  Prints tokens/s, step time, MFU\n"
             "(spec §11 FLOPs per token over the stated peak) and memory.\n"
@@ -73,6 +75,7 @@ static int hy_bench_usage(FILE *f) {
             "  --warmup K      untimed steps first (default 2)\n"
             "  --dpo           DPO steps: documents in chosen/rejected pairs with DPO's per-token weights\n"
             "  --profile       per-op time table (syncs around every op: slower steps, same results)\n"
+            "  --recompute R   selective (default: the recipes' default) or none: activation recomputation\n"
             "  --peak-tflops X peak for MFU (default: 989 = H100 SXM bf16 dense on CUDA bf16, 67 = H100 SXM fp32\n"
             "                  non-tensor-core on CUDA fp32; none on the CPU, MFU then n/a)\n");
     return f == stdout ? 0 : 2;
@@ -90,7 +93,8 @@ static int hy_bench_int(const char *opt, const char *v, int lo, int *out) {
 }
 
 static int hy_bench_parse(int argc, char **argv, hy_bench_args *a) {
-    *a = (hy_bench_args){.device = "auto", .precision = "auto", .doc_len = 4096, .tokens = 16384, .steps = 5, .warmup = 2};
+    *a = (hy_bench_args){.device = "auto", .precision = "auto", .doc_len = 4096, .tokens = 16384, .steps = 5, .warmup = 2,
+                         .mode = HY_MODEL_TRAIN};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--dpo")) { a->dpo = 1; continue; }
@@ -105,6 +109,14 @@ static int hy_bench_parse(int argc, char **argv, hy_bench_args *a) {
         else if (!strcmp(o, "--tokens")) rc = hy_bench_int(o, v, 2, &a->tokens);
         else if (!strcmp(o, "--steps")) rc = hy_bench_int(o, v, 1, &a->steps);
         else if (!strcmp(o, "--warmup")) rc = hy_bench_int(o, v, 0, &a->warmup);
+        else if (!strcmp(o, "--recompute")) {
+            if (!strcmp(v, "selective")) a->mode = HY_MODEL_TRAIN;
+            else if (!strcmp(v, "none")) a->mode = HY_MODEL_TRAIN_KEEP_ALL;
+            else {
+                fprintf(stderr, "hymba bench: --recompute: expected selective or none, got '%s'\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(o, "--peak-tflops")) {
             char *end;
             a->peak_tflops = strtod(v, &end);
@@ -183,10 +195,10 @@ static void hy_bench_dpo_weights(hy_bench *b, int L) {
 
 /* Refuse a run that cannot fit before allocating anything (a 1.5B model on a
  * small host would otherwise be killed by the OOM killer mid-setup). */
-static hy_status hy_bench_check_fit(const hy_bench *b) {
+static hy_status hy_bench_check_fit(const hy_bench *b, int mode) {
     const hy_ops *o = b->backend;
     hy_model_mem mm;
-    HY_TRY(hy_model_plan_bytes(&b->cfg, o->act_dtype, b->nt, b->n_docs, 1, &mm));
+    HY_TRY(hy_model_plan_bytes(&b->cfg, o->act_dtype, b->nt, b->n_docs, mode, &mm));
     size_t f32 = mm.params * sizeof(float);
     hy_mem_item it[] = {{"weights", mm.weights},
                         {"gradients (fp32)", mm.grads},
@@ -206,13 +218,13 @@ static hy_status hy_bench_setup(hy_bench *b, const hy_bench_args *a) {
     HY_TRY(hy_config_load(&b->cfg, path));
     HY_TRY(hy_bench_data(b, a));
     HY_TRY(hy_backend_create(&b->backend, a->device, a->precision));
-    HY_TRY(hy_bench_check_fit(b));
+    HY_TRY(hy_bench_check_fit(b, a->mode));
     size_t total_mem;
     HY_TRY(hy_backend_mem_info(b->backend, &b->free_before, &total_mem));
     b->ops = b->backend;
     if (a->profile) HY_TRY(hy_ops_profile_wrap(b->backend, &b->ops, &b->prof));
     const hy_ops *o = b->ops;
-    HY_TRY(hy_model_create(&b->m, &b->cfg, o, b->nt, b->n_docs, 1));
+    HY_TRY(hy_model_create(&b->m, &b->cfg, o, b->nt, b->n_docs, a->mode));
     const hy_param_table *pt = hy_model_params(b->m);
     size_t bytes = pt->total * sizeof(float);
     float *host;
@@ -326,8 +338,8 @@ static hy_status hy_bench_report(const hy_bench *b, const hy_bench_args *a, doub
     double achieved = F * tps * 1e-12;
     printf("model           %d layers, hidden %d, %zu parameter elements (flat buffer), random init\n", b->cfg.num_layers,
            b->cfg.hidden_size, hy_model_params(b->m)->total);
-    printf("backend         %s, %s storage%s\n", b->backend->name, hy_dtype_name(b->backend->act_dtype),
-           a->profile ? " (profiled: syncs around every op)" : "");
+    printf("backend         %s, %s storage, recompute %s%s\n", b->backend->name, hy_dtype_name(b->backend->act_dtype),
+           a->mode == HY_MODEL_TRAIN ? "selective" : "none", a->profile ? " (profiled: syncs around every op)" : "");
     printf("micro-batch     %s: %d documents of %d text tokens + %d meta = %d rows (budget %d), %d text tokens\n",
            a->dpo ? "DPO" : "SFT", b->n_docs, a->doc_len, b->cfg.num_meta, b->n_docs * (a->doc_len + b->cfg.num_meta), a->tokens, b->nt);
     printf("steps           %d timed after %d warm-up; last objective Σ w·loss %.4f\n", n, a->warmup, loss);

@@ -35,6 +35,7 @@ hy_status hy_block_layer_bwd(hy_model *m, int l) {
     int n = m->seqs.n, C = c->hidden_size, DI = c->di;
     hy_pcols pc = hy_model_pcols(c, l);
     HY_TRY(hy_block_mlp_bwd(m, l));
+    HY_TRY(hy_block_recompute_mixer(m, l));
     HY_TRY(o->matmul_bwd(x, g->dfu, DI, hy_mg(m, l, HY_P_OUT_PROJ), g->dr, C, a->fu, DI, hy_mw(m, l, HY_P_OUT_PROJ), n, C, DI, 0));
     HY_TRY(o->axpby(x, g->dfu, 0.5f, g->dfu, 0.0f, g->dfu, (size_t)n * DI));
     HY_TRY(o->rmsnorm_bwd(x, g->dattn, DI, hy_mg(m, l, HY_P_PA1_NORM), g->dfu, DI, a->attn, DI, hy_mw(m, l, HY_P_PA1_NORM), a->rstd_pa1,
@@ -43,6 +44,7 @@ hy_status hy_block_layer_bwd(hy_model *m, int l) {
                           DI, 0));
     HY_TRY(hy_block_mamba_bwd(m, l));
     HY_TRY(hy_block_attn_bwd(m, l));
+    HY_TRY(hy_block_recompute_h1(m, l));
     HY_TRY(o->matmul_bwd(x, g->dh, C, hy_mg(m, l, HY_P_IN_PROJ), g->dp, pc.ld, a->h1, C, hy_mw(m, l, HY_P_IN_PROJ), n, pc.ld, C, 0));
     return o->rmsnorm_bwd(x, g->dr, C, hy_mg(m, l, HY_P_IN_NORM), g->dh, C, a->x, C, hy_mw(m, l, HY_P_IN_NORM), a->rstd1, n, C, 1);
 }

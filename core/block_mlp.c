@@ -25,6 +25,7 @@ hy_status hy_block_mlp_bwd(hy_model *m, int l) {
     hy_layer_acts *a = &m->layers[l];
     hy_grad_scratch *g = &m->gs;
     int n = m->seqs.n, C = c->hidden_size, F = c->intermediate_size;
+    HY_TRY(hy_block_recompute_mlp(m, l));
     HY_TRY(o->matmul_bwd(x, g->dmm, F, hy_mg(m, l, HY_P_DOWN), g->dr, C, a->mm, F, hy_mw(m, l, HY_P_DOWN), n, C, F, 0));
     HY_TRY(o->swiglu_bwd(x, g->dgu, hy_at(m, g->dgu, (size_t)F), 2 * F, g->dmm, a->gu, hy_at(m, a->gu, (size_t)F), n, F));
     HY_TRY(o->matmul_bwd(x, g->dh, C, hy_mg(m, l, HY_P_GATE), g->dgu, 2 * F, a->h2, C, hy_mw(m, l, HY_P_GATE), n, F, C, 0));

@@ -26,42 +26,112 @@ static void *hy_carve(hy_carver *c, size_t elems) {
     return p;
 }
 
+/* Carve one layer's views: every view, or (share != NULL) only those not
+ * marked (R) in model_internal.h, the (R) ones taken from `share`.  P is the
+ * width of the in_proj output. */
+static void hy_plan_layer(const hy_model *m, hy_layer_acts *a, size_t P, const hy_layer_acts *share, hy_carver *act, hy_carver *f32) {
+    const hy_config *c = &m->cfg;
+    size_t N = (size_t)m->max_rows, C = (size_t)c->hidden_size, DI = (size_t)c->di;
+    size_t R = (size_t)c->dt_rank, DS = (size_t)c->d_state, F = (size_t)c->intermediate_size, S = R + 2 * DS;
+    a->x = hy_carve(act, N * C);
+    a->p = hy_carve(act, N * P);
+    a->attn = hy_carve(act, N * DI);
+    a->s = hy_carve(act, N * S);
+    a->dtn = hy_carve(act, N * R);
+    a->bn = hy_carve(act, N * DS);
+    a->cn = hy_carve(act, N * DS);
+    a->xmid = hy_carve(act, N * C);
+    a->gu = hy_carve(act, N * 2 * F);
+    if (share) {
+        a->h1 = share->h1, a->u = share->u, a->delta = share->delta, a->y = share->y, a->fu = share->fu, a->h2 = share->h2;
+        a->mm = share->mm;
+    } else {
+        a->y = hy_carve(act, N * DI);
+        a->h1 = hy_carve(act, N * C);
+        a->u = hy_carve(act, N * DI);
+        a->delta = hy_carve(act, N * DI);
+        a->fu = hy_carve(act, N * DI);
+        a->h2 = hy_carve(act, N * C);
+        a->mm = hy_carve(act, N * F);
+    }
+    a->rstd1 = hy_carve(f32, N);
+    a->lse = hy_carve(f32, N * (size_t)c->num_heads);
+    a->rstd_dt = hy_carve(f32, N);
+    a->rstd_b = hy_carve(f32, N);
+    a->rstd_c = hy_carve(f32, N);
+    a->rstd_pa1 = hy_carve(f32, N);
+    a->rstd_pa2 = hy_carve(f32, N);
+    a->rstd2 = hy_carve(f32, N);
+}
+
+/* The layers' views for the model's mode (model.h: HY_MODEL_INFER/TRAIN/
+ * TRAIN_KEEP_ALL); returns the widest in_proj output. */
+static size_t hy_plan_layers(hy_model *m, hy_carver *act, hy_carver *f32) {
+    const hy_config *c = &m->cfg;
+    size_t N = (size_t)m->max_rows, C = (size_t)c->hidden_size, DI = (size_t)c->di, F = (size_t)c->intermediate_size;
+    size_t pmax = 0;
+    for (int l = 0; l < c->num_layers; l++) pmax = hy_zmax(pmax, (size_t)hy_config_in_proj_rows(c, l));
+    if (!m->training) {
+        /* two alternating sets (layer l writes layer l+1's input into the other);
+         * a KV producer's P persists for its consumers */
+        hy_layer_acts set[2];
+        for (int i = 0; i < 2 && i < c->num_layers; i++) hy_plan_layer(m, &set[i], pmax, NULL, act, f32);
+        for (int l = 0; l < c->num_layers; l++) {
+            m->layers[l] = set[l & 1];
+            if (hy_config_computes_kv(c, l)) m->layers[l].p = hy_carve(act, N * (size_t)hy_config_in_proj_rows(c, l));
+        }
+        return pmax;
+    }
+    hy_layer_acts share;
+    if (m->recompute) {
+        share.h1 = hy_carve(act, N * C);
+        share.u = hy_carve(act, N * DI);
+        share.delta = hy_carve(act, N * DI);
+        share.y = hy_carve(act, N * DI);
+        share.fu = hy_carve(act, N * DI);
+        share.h2 = hy_carve(act, N * C);
+        share.mm = hy_carve(act, N * F);
+    }
+    for (int l = 0; l < c->num_layers; l++)
+        hy_plan_layer(m, &m->layers[l], (size_t)hy_config_in_proj_rows(c, l), m->recompute ? &share : NULL, act, f32);
+    return pmax;
+}
+
+/* dK/dV accumulators: a producer's pair lives from its last reader's backward
+ * to its own; pairs whose lifetimes do not overlap share a slot (Hymba's KV
+ * groups are runs of adjacent layers, so one slot serves them all). */
+static void hy_plan_kv_grads(hy_model *m, hy_carver *act) {
+    const hy_config *c = &m->cfg;
+    size_t N = (size_t)m->max_rows;
+    hy_act *slot_k[HY_MAX_LAYERS], *slot_v[HY_MAX_LAYERS];
+    int busy[HY_MAX_LAYERS] = {0}, slot_of[HY_MAX_LAYERS], n_slots = 0;
+    for (int l = c->num_layers - 1; l >= 0; l--) {
+        m->gs.dk[l] = m->gs.dv[l] = NULL;
+        for (int p = 0; p <= l; p++) { /* producers whose last reader is l open their lifetime here */
+            if (!hy_config_computes_kv(c, p) || c->kv_last_user[p] != l) continue;
+            int s = 0;
+            while (s < n_slots && busy[s]) s++;
+            if (s == n_slots) {
+                slot_k[s] = hy_carve(act, N * (size_t)c->k_rows);
+                slot_v[s] = hy_carve(act, N * (size_t)c->v_rows);
+                n_slots++;
+            }
+            busy[s] = 1, slot_of[p] = s;
+        }
+        if (hy_config_computes_kv(c, l)) { /* the producer's backward closes it */
+            m->gs.dk[l] = slot_k[slot_of[l]], m->gs.dv[l] = slot_v[slot_of[l]];
+            busy[slot_of[l]] = 0;
+        }
+    }
+}
+
 /* One pass over every buffer; called twice (measure, then assign). */
 static void hy_model_plan(hy_model *m, hy_carver *act, hy_carver *f32, hy_carver *i32) {
     const hy_config *c = &m->cfg;
     size_t N = (size_t)m->max_rows, NT = (size_t)m->max_text, C = (size_t)c->hidden_size, DI = (size_t)c->di;
     size_t R = (size_t)c->dt_rank, DS = (size_t)c->d_state, F = (size_t)c->intermediate_size, S = R + 2 * DS;
     size_t Vp = (size_t)c->vocab_padded, chunk = (size_t)m->head_chunk;
-    size_t pmax = 0;
-    for (int l = 0; l < c->num_layers; l++) {
-        hy_layer_acts *a = &m->layers[l];
-        size_t P = (size_t)hy_config_in_proj_rows(c, l);
-        pmax = hy_zmax(pmax, P);
-        a->x = hy_carve(act, N * C);
-        a->h1 = hy_carve(act, N * C);
-        a->p = hy_carve(act, N * P);
-        a->attn = hy_carve(act, N * DI);
-        a->u = hy_carve(act, N * DI);
-        a->s = hy_carve(act, N * S);
-        a->dtn = hy_carve(act, N * R);
-        a->bn = hy_carve(act, N * DS);
-        a->cn = hy_carve(act, N * DS);
-        a->delta = hy_carve(act, N * DI);
-        a->y = hy_carve(act, N * DI);
-        a->fu = hy_carve(act, N * DI);
-        a->xmid = hy_carve(act, N * C);
-        a->h2 = hy_carve(act, N * C);
-        a->gu = hy_carve(act, N * 2 * F);
-        a->mm = hy_carve(act, N * F);
-        a->rstd1 = hy_carve(f32, N);
-        a->lse = hy_carve(f32, N * (size_t)c->num_heads);
-        a->rstd_dt = hy_carve(f32, N);
-        a->rstd_b = hy_carve(f32, N);
-        a->rstd_c = hy_carve(f32, N);
-        a->rstd_pa1 = hy_carve(f32, N);
-        a->rstd_pa2 = hy_carve(f32, N);
-        a->rstd2 = hy_carve(f32, N);
-    }
+    size_t pmax = hy_plan_layers(m, act, f32);
     m->x_final = hy_carve(act, N * C);
     m->yf = hy_carve(act, N * C);
     m->tmp_di = hy_carve(act, N * DI);
@@ -81,8 +151,12 @@ static void hy_model_plan(hy_model *m, hy_carver *act, hy_carver *f32, hy_carver
     hy_grad_scratch *g = &m->gs;
     g->dr = hy_carve(act, N * C);
     g->dh = hy_carve(act, N * C);
+    /* the MLP's gradients are dead once the mixer's backward starts: one region */
+    size_t region = act->off, mlp_end;
     g->dmm = hy_carve(act, N * F);
     g->dgu = hy_carve(act, N * 2 * F);
+    mlp_end = act->off;
+    act->off = region;
     g->dfu = hy_carve(act, N * DI);
     g->dattn = hy_carve(act, N * DI);
     g->dy = hy_carve(act, N * DI);
@@ -93,10 +167,8 @@ static void hy_model_plan(hy_model *m, hy_carver *act, hy_carver *f32, hy_carver
     g->dcn = hy_carve(act, N * DS);
     g->ds = hy_carve(act, N * S);
     g->dp = hy_carve(act, N * pmax);
-    for (int l = 0; l < c->num_layers; l++) {
-        g->dk[l] = hy_config_computes_kv(c, l) ? hy_carve(act, N * (size_t)c->k_rows) : NULL;
-        g->dv[l] = hy_config_computes_kv(c, l) ? hy_carve(act, N * (size_t)c->v_rows) : NULL;
-    }
+    act->off = hy_zmax(act->off, mlp_end);
+    hy_plan_kv_grads(m, act);
     g->dy_full = hy_carve(act, N * C);
     g->dytxt = hy_carve(act, NT * C);
     g->dlogits = hy_carve(act, chunk * Vp);
@@ -142,11 +214,14 @@ hy_status hy_model_create_ex(hy_model **out, const hy_config *cfg, const hy_ops 
     *out = NULL;
     if (max_text_tokens < 1 || max_docs < 1 || max_docs > max_text_tokens)
         return hy_errorf(HY_ERR_ARG, "model plan: need 1 <= documents (%d) <= text tokens (%d)", max_docs, max_text_tokens);
+    if (training < HY_MODEL_INFER || training > HY_MODEL_TRAIN_KEEP_ALL)
+        return hy_errorf(HY_ERR_ARG, "model plan: mode %d is not HY_MODEL_INFER, HY_MODEL_TRAIN or HY_MODEL_TRAIN_KEEP_ALL", training);
     hy_model *m;
     HY_TRY(hy_malloc((void **)&m, sizeof *m, 1, "model"));
     m->cfg = *cfg;
     m->ops = ops;
-    m->training = training;
+    m->training = training != HY_MODEL_INFER;
+    m->recompute = training == HY_MODEL_TRAIN;
     m->esz = hy_dtype_size(ops->act_dtype);
     m->buf_elems = buffer_elems;
     m->max_text = max_text_tokens;
@@ -178,7 +253,8 @@ hy_status hy_model_plan_bytes(const hy_config *cfg, hy_dtype act_dtype, int max_
     hy_model s;
     memset(&s, 0, sizeof s);
     s.cfg = *cfg;
-    s.training = training;
+    s.training = training != HY_MODEL_INFER;
+    s.recompute = training == HY_MODEL_TRAIN;
     s.esz = hy_dtype_size(act_dtype);
     s.max_text = max_text_tokens;
     s.max_docs = max_docs;

@@ -36,9 +36,23 @@ typedef struct {
     const int32_t *targets;  /* [NT] next-token targets, −100 = no loss (host) */
 } hy_model_batch;
 
+/* What the activation plan keeps (the `training` argument of hy_model_create):
+ *   HY_MODEL_INFER      inference only: no gradients; the layers' activations
+ *                       alternate between two sets (only KV producers' in_proj
+ *                       outputs persist, for their consumers' K/V), so memory
+ *                       does not grow with depth;
+ *   HY_MODEL_TRAIN      training with selective recomputation (the default):
+ *                       cheap intermediates (input/MLP norm outputs, SwiGLU
+ *                       product, fused branch output, conv output, dt_proj
+ *                       output) are one buffer shared by all layers and the
+ *                       backward recomputes them with the same ops, so results
+ *                       are bit-identical to HY_MODEL_TRAIN_KEEP_ALL;
+ *   HY_MODEL_TRAIN_KEEP_ALL  training keeping every intermediate per layer. */
+enum { HY_MODEL_INFER = 0, HY_MODEL_TRAIN = 1, HY_MODEL_TRAIN_KEEP_ALL = 2 };
+
 /* Create for `cfg` on backend `ops`, planning activations for micro-batches of
- * up to `max_text_tokens` text tokens in up to `max_docs` documents.
- * `training` = 0 plans inference only (no gradients). */
+ * up to `max_text_tokens` text tokens in up to `max_docs` documents;
+ * `training` is one of HY_MODEL_INFER / _TRAIN / _TRAIN_KEEP_ALL. */
 hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training);
 /* As hy_model_create, with weight and gradient buffers of `buffer_elems`
  * elements when that exceeds the parameter table's total (data-parallel

@@ -4,34 +4,37 @@
  * Buffers: `w` (weights, act dtype) and `g` (grads, fp32) follow the parameter
  * table; activations are carved once from three backend allocations (act dtype,
  * fp32 statistics, int32 batch metadata) sized for max_rows.  Per-layer
- * activations are kept for the backward; gradient scratch is shared by all
- * layers except the K/V gradient accumulators, one per KV-producing layer,
- * which live from the last consumer's backward to the producer's. */
+ * activations are kept for the backward — except, with `recompute`, the
+ * views marked (R) below, which all layers share and the backward recomputes
+ * (hy_block_recompute_*); gradient scratch is shared by all layers except the
+ * K/V gradient accumulators, one per KV-producing layer, which live from the
+ * last consumer's backward to the producer's.  For inference the layer views
+ * alternate between two sets (p of KV producers excepted). */
 #ifndef HY_MODEL_INTERNAL_H
 #define HY_MODEL_INTERNAL_H
 #include "model.h"
 
 typedef struct {
     hy_act *x;        /* [N,C] layer input (residual stream) */
-    hy_act *h1;       /* [N,C] input_layernorm output */
+    hy_act *h1;       /* [N,C] input_layernorm output (R) */
     float *rstd1;     /* [N] */
     hy_act *p;        /* [N,P] in_proj output: q | k | v | x | z (q, k after RoPE) */
     hy_act *attn;     /* [N,NH·DV] attention output */
     float *lse;       /* [NH,N] */
-    hy_act *u;        /* [N,DI] conv + SiLU output */
+    hy_act *u;        /* [N,DI] conv + SiLU output (R) */
     hy_act *s;        /* [N,R+2DS] x_proj output: dt_low | B | C */
     hy_act *dtn;      /* [N,R] normalised dt_low */
     hy_act *bn, *cn;  /* [N,DS] normalised B, C */
     float *rstd_dt, *rstd_b, *rstd_c; /* [N] */
-    hy_act *delta;    /* [N,DI] dt_proj output (bias not added) */
-    hy_act *y;        /* [N,DI] scan output (gated) */
+    hy_act *delta;    /* [N,DI] dt_proj output (bias not added) (R) */
+    hy_act *y;        /* [N,DI] scan output (gated) (R) */
     float *rstd_pa1, *rstd_pa2; /* [N] */
-    hy_act *fu;       /* [N,DI] (norm_pa1(attn) + norm_pa2(y)) / 2 */
+    hy_act *fu;       /* [N,DI] (norm_pa1(attn) + norm_pa2(y)) / 2 (R) */
     hy_act *xmid;     /* [N,C] X' = X + out_proj(fu) */
-    hy_act *h2;       /* [N,C] pre_moe_layernorm output */
+    hy_act *h2;       /* [N,C] pre_moe_layernorm output (R) */
     float *rstd2;     /* [N] */
     hy_act *gu;       /* [N,2F] gate | up */
-    hy_act *mm;       /* [N,F] silu(gate) ⊙ up */
+    hy_act *mm;       /* [N,F] silu(gate) ⊙ up (R) */
 } hy_layer_acts;
 
 typedef struct {
@@ -58,7 +61,8 @@ struct hy_model {
     hy_config cfg;
     hy_param_table pt;
     const hy_ops *ops;
-    int training;
+    int training;        /* nonzero: gradients and backward (HY_MODEL_TRAIN*) */
+    int recompute;       /* HY_MODEL_TRAIN: shared intermediates recomputed in the backward */
     int max_rows, max_docs, max_text, head_chunk;
     size_t esz;          /* bytes per act element */
     size_t buf_elems;    /* length of the weight and gradient buffers: ≥ pt.total (padded for sharding; tail zero) */
@@ -112,6 +116,12 @@ hy_status hy_block_mlp_fwd(hy_model *m, int l, hy_act *out /* [N,C] += */);
 hy_status hy_block_mlp_bwd(hy_model *m, int l);
 hy_status hy_block_layer_fwd(hy_model *m, int l, hy_act *out /* [N,C] */);
 hy_status hy_block_layer_bwd(hy_model *m, int l);
+/* Recompute the (R) views of layer l that a backward step needs (no-ops
+ * without m->recompute): the MLP's h2 and mm; the mixer's u, delta, y and
+ * fu; the input norm's h1. */
+hy_status hy_block_recompute_mlp(hy_model *m, int l);
+hy_status hy_block_recompute_mixer(hy_model *m, int l);
+hy_status hy_block_recompute_h1(hy_model *m, int l);
 
 /* Column offsets of the in_proj output blocks of layer l (spec §3). */
 typedef struct { int ld, q, k, v, x, z; } hy_pcols;

@@ -40,6 +40,7 @@ typedef enum { HY_OVERLENGTH_DROP = 0, HY_OVERLENGTH_TRUNCATE } hy_overlength;
 typedef enum { HY_ON_ERROR_FAIL = 0, HY_ON_ERROR_SKIP } hy_on_error;
 typedef enum { HY_DEVICE_AUTO = 0, HY_DEVICE_CPU, HY_DEVICE_CUDA } hy_device_kind;
 typedef enum { HY_PRECISION_AUTO = 0, HY_PRECISION_BF16, HY_PRECISION_FP32 } hy_precision;
+typedef enum { HY_RECOMPUTE_SELECTIVE = 0, HY_RECOMPUTE_NONE } hy_recompute;
 typedef enum { HY_RESUME_AUTO = 0, HY_RESUME_NEVER, HY_RESUME_PATH } hy_resume_mode;
 typedef enum { HY_DPO_LOSS_SIGMOID = 0, HY_DPO_LOSS_IPO, HY_DPO_LOSS_HINGE, HY_DPO_LOSS_ROBUST } hy_dpo_loss;
 typedef enum { HY_DPO_REF_PRECOMPUTE = 0, HY_DPO_REF_LIVE } hy_dpo_ref_mode;
@@ -95,6 +96,7 @@ typedef struct {
     int64_t eval_every;          /* 0: only at the end */
     hy_device_kind device;
     hy_precision precision;
+    hy_recompute recompute;
 } hy_recipe_train;
 
 typedef struct {

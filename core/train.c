@@ -27,6 +27,11 @@ void hy_train_shift_targets(const hy_microbatch *mb, int32_t *targets) {
 }
 
 /* Recipe enums → backend names (kernels/backend.h). */
+/* The model's activation plan for the recipe's train.recompute. */
+static int hy_train_model_mode(const hy_trainer *t) {
+    return t->r->train.recompute == HY_RECOMPUTE_NONE ? HY_MODEL_TRAIN_KEEP_ALL : HY_MODEL_TRAIN;
+}
+
 static const char *hy_train_device_name(hy_device_kind d) {
     return d == HY_DEVICE_CPU ? "cpu" : d == HY_DEVICE_CUDA ? "cuda" : "auto";
 }
@@ -43,7 +48,7 @@ static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, int m
     const hy_ops *o = t->ops;
     if (o->host_memory) return HY_OK;
     hy_model_mem mm;
-    HY_TRY(hy_model_plan_bytes(cfg, o->act_dtype, max_text, max_docs, 1, &mm));
+    HY_TRY(hy_model_plan_bytes(cfg, o->act_dtype, max_text, max_docs, hy_train_model_mode(t), &mm));
     size_t f32 = mm.params * sizeof(float), rows = (size_t)max_text + (size_t)max_docs * (size_t)cfg->num_meta;
     size_t acts = mm.activations + mm.statistics + mm.metadata;
     /* the scan backward's scratch (~two fp32 [rows, DI]) is the largest op scratch */
@@ -125,7 +130,7 @@ static hy_status hy_train_setup_model(hy_trainer *t) {
     HY_TRY(hy_train_plan_memory(t, &cfg, t->budget - M, t->budget / (M + 1)));
     size_t buffer_elems;
     HY_TRY(hy_train_dist_plan(t, &cfg, &buffer_elems));
-    HY_TRY(hy_model_open_ex(&t->m, t->model_dir, t->ops, t->budget - M, t->budget / (M + 1), 1, buffer_elems));
+    HY_TRY(hy_model_open_ex(&t->m, t->model_dir, t->ops, t->budget - M, t->budget / (M + 1), hy_train_model_mode(t), buffer_elems));
     t->total = hy_model_params(t->m)->total;
     HY_TRY(hy_optim_groups_build(&t->groups, hy_model_params(t->m), r->train.no_decay));
     HY_TRY(hy_train_alloc_optim(t));
