@@ -119,6 +119,10 @@ static hy_status hy_prof_sync(void *ctx) {
     const hy_op_profile *p = ctx;
     return p->inner->sync(p->inner->ctx);
 }
+static void *hy_prof_stream(void *ctx) {
+    const hy_op_profile *p = ctx;
+    return p->inner->stream(p->inner->ctx);
+}
 
 /* ---- profiled memory-bound helpers ---- */
 
@@ -446,6 +450,7 @@ static void hy_prof_fill(hy_op_profile *p) {
     t->to_host = hy_prof_to_host;
     t->sync = hy_prof_sync;
 #define HY_PROF_SET(entry, fn) t->entry = in->entry ? fn : NULL
+    HY_PROF_SET(stream, hy_prof_stream);
     HY_PROF_SET(copy, hy_prof_copy);
     HY_PROF_SET(zero, hy_prof_zero);
     HY_PROF_SET(cast_to_act, hy_prof_cast_to_act);

@@ -160,6 +160,7 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     hy_microbatch mb;
     for (int k = 0; k < t->accum; k++) {
         HY_TRY(hy_loader_next(t->train, &mb));
+        if (t->sharded && k == t->accum - 1) hy_train_dist_overlap_begin(t); /* its backward overlaps the reduce-scatter */
         if (mb.n_docs == 0 || units <= 0) continue;
         HY_TRY(t->obj->micro(t->obj->self, t->m, &mb, units, 1, acc));
     }

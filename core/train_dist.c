@@ -12,9 +12,13 @@
  *     are all-reduced as a few host doubles, so the loss is the mean over the
  *     whole global batch;
  *   - gradients are reduce-scattered per bucket (SUM: each rank already
- *     weighted its rows by 1/global units); each rank keeps the fp32 master
- *     weights and AdamW moments of the chunks it owns only, updates them, and
- *     the weights are all-gathered;
+ *     weighted its rows by 1/global units), overlapping the backward of the
+ *     step's last micro-batch: the model's backward hook launches a bucket as
+ *     soon as the layers it covers have run their backward (readiness stages,
+ *     shard.h), the embedding and meta-token buckets after the whole
+ *     backward; earlier micro-batches only accumulate.  Each rank keeps
+ *     the fp32 master weights and AdamW moments of the chunks it owns only,
+ *     updates them, and the weights are all-gathered;
  *   - the gradient norm is the all-reduced sum of squares of the owned
  *     chunks, so every rank makes the same skip / clip decision;
  *   - a stop request on any rank stops every rank at the same step.
@@ -44,6 +48,10 @@ hy_status hy_train_dist_init(hy_trainer *t) {
     t->world = hy_comm_world(t->comm);
     t->main = t->rank == 0;
     t->sharded = t->world > 1 || strcmp(hy_comm_kind(t->comm), "single") != 0;
+    /* HYMBA_DP_OVERLAP=0 reduce-scatters every bucket after the backward
+     * (same values bit for bit: a debugging and measuring aid) */
+    const char *ov = getenv("HYMBA_DP_OVERLAP");
+    t->overlap = !(ov && !strcmp(ov, "0"));
     if (t->sharded && t->main)
         hy_log_info("data parallel: %d rank%s over %s (ZeRO-1)", t->world, t->world > 1 ? "s" : "", hy_comm_kind(t->comm));
     return HY_OK;
@@ -55,12 +63,28 @@ void hy_train_dist_device(hy_trainer *t, char *buf, size_t n, const char *recipe
     else snprintf(buf, n, "%s", recipe_device);
 }
 
+/* HYMBA_DP_BUCKET_ELEMS: bucket size of the shard plan in elements (default
+ * HY_SHARD_BUCKET_DEFAULT; small values let tests overlap tiny models). */
+static hy_status hy_train_dist_bucket_env(size_t *bucket) {
+    const char *s = getenv("HYMBA_DP_BUCKET_ELEMS");
+    if (!s || !*s) return HY_OK;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || v < 1 || v > ((unsigned long long)1 << 40) || s[0] == '-')
+        return hy_errorf(HY_ERR_CONFIG, "environment variable HYMBA_DP_BUCKET_ELEMS=\"%s\": expected a whole number of elements in "
+                         "1..2^40 (default %zu); hint: unset it to use the default", s, (size_t)HY_SHARD_BUCKET_DEFAULT);
+    *bucket = (size_t)v;
+    return HY_OK;
+}
+
 hy_status hy_train_dist_plan(hy_trainer *t, const hy_config *cfg, size_t *buffer_elems) {
     hy_param_table pt;
     *buffer_elems = 0;
     if (!t->sharded) return HY_OK;
+    size_t bucket = HY_SHARD_BUCKET_DEFAULT;
+    HY_TRY(hy_train_dist_bucket_env(&bucket));
     HY_TRY(hy_params_build(&pt, cfg));
-    hy_status st = hy_shard_plan_build_params(&t->plan, &pt, t->world, HY_SHARD_BUCKET_DEFAULT);
+    hy_status st = hy_shard_plan_build_params(&t->plan, &pt, t->world, bucket);
     hy_params_free(&pt);
     HY_TRY(st);
     *buffer_elems = t->plan.padded;
@@ -122,13 +146,57 @@ int hy_train_dist_any(hy_trainer *t, int flag) {
     return v != 0;
 }
 
-/* After the micro-batches of a step: reduce-scatter the gradients and return
- * the global sum of squares of the reduced gradient. */
+/* The model's backward hook: layer `layer`'s backward has been queued, so
+ * every bucket of stage ≥ layer is final (shard.h) and goes out now, after
+ * the work queued so far on the backend stream.  The hook cannot return a
+ * status: the first error is kept (later launches are skipped; the
+ * communicator's failure is sticky anyway) and hy_train_dist_reduce reports
+ * it once the backward has returned. */
+static void hy_train_dist_layer_done(void *user, int layer) {
+    hy_trainer *t = user;
+    if (!t->red_open || t->red_err) return;
+    hy_status st = hy_comm_reducer_ready(t->comm, &t->red, layer);
+    if (st) {
+        t->red_err = st;
+        snprintf(t->red_msg, sizeof t->red_msg, "%s", hy_last_error());
+    }
+}
+
+/* Before the last micro-batch of a step (the earlier ones only accumulate
+ * locally): open the reducer over the gradients and hook it to the model's
+ * backward, so buckets are reduce-scattered while lower layers still run
+ * their backward.  Called even when this rank's last micro-batch is empty
+ * (no backward, no hook call): hy_train_dist_reduce then launches every
+ * bucket — in the same plan order, so the ranks' collectives still match. */
+void hy_train_dist_overlap_begin(hy_trainer *t) {
+    const hy_ops *o = t->ops;
+    void *stream = o->stream ? o->stream(o->ctx) : NULL;
+    hy_comm_reducer_begin(&t->red, &t->plan, hy_model_grads(t->m), HY_COMM_SUM, stream);
+    t->red_open = 1;
+    t->red_err = HY_OK;
+    t->red_msg[0] = 0;
+    if (t->overlap) hy_model_set_backward_hook(t->m, hy_train_dist_layer_done, t);
+}
+
+/* After the micro-batches of a step: launch the buckets the backward hook has
+ * not (stage −1: embedding, meta tokens — and all of them when the hook never
+ * ran), wait for the whole reduce-scatter and return the global sum of
+ * squares of the reduced gradient. */
 hy_status hy_train_dist_reduce(hy_trainer *t, double *sumsq) {
     const hy_ops *o = t->ops;
     float *g = hy_model_grads(t->m);
-    HY_TRY(o->sync(o->ctx));
-    HY_TRY(hy_comm_reduce_scatter_grads(t->comm, g, &t->plan, HY_COMM_SUM, NULL));
+    if (!t->red_open) hy_train_dist_overlap_begin(t);
+    hy_model_set_backward_hook(t->m, NULL, NULL);
+    t->red_open = 0;
+    if (t->red_err)
+        return hy_errorf(t->red_err, "%s (while reduce-scattering gradient buckets during the backward of step %lld)", t->red_msg,
+                         (long long)t->step + 1);
+    hy_comm_ticket done;
+    HY_TRY(hy_comm_reducer_finish(t->comm, &t->red, &done));
+    /* host wait: bounded, and a dead or hung peer is named (a bare stream
+     * sync would hang in NCCL); then later backend work is ordered after it */
+    HY_TRY(hy_comm_wait(t->comm, done));
+    HY_TRY(hy_comm_order_before(t->comm, t->red.stream));
     double s = 0;
     for (int i = 0; i < t->view.count; i++) {
         const hy_shard_seg *seg = &t->view.segs[i];

@@ -40,6 +40,11 @@ typedef struct {
     int sharded;                  /* world > 1: ZeRO-1, master/m/v hold the owned chunks */
     hy_shard_plan plan;
     hy_shard_view view;
+    hy_comm_reducer red;          /* the last micro-batch's gradient reduce-scatter, overlapping its backward */
+    int overlap;                  /* 1 (default): launch buckets from the backward hook; 0 (HYMBA_DP_OVERLAP=0): all after it */
+    int red_open;                 /* 1: from hy_train_dist_overlap_begin to hy_train_dist_reduce */
+    hy_status red_err;            /* first error of a launch from the backward hook (reported after the backward) */
+    char red_msg[512];            /* its message */
     /* output */
     hy_metrics *metrics;
     hy_progress_line prog;
@@ -73,6 +78,7 @@ hy_status hy_train_dist_scatter(hy_trainer *t, float *local, const float *host);
 hy_status hy_train_dist_gather(hy_trainer *t, const float *local, float *host);
 hy_status hy_train_dist_sum(hy_trainer *t, double *vals, int n);
 int hy_train_dist_any(hy_trainer *t, int flag);
+void hy_train_dist_overlap_begin(hy_trainer *t);
 hy_status hy_train_dist_reduce(hy_trainer *t, double *sumsq);
 hy_status hy_train_dist_update(hy_trainer *t, double lr, float coef);
 void hy_train_dist_free(hy_trainer *t);

@@ -62,6 +62,10 @@ struct hy_ops {
     hy_status (*copy2d)(void *ctx, hy_act *dst, int ldd, const hy_act *src, int lds, int rows, int cols, int accumulate);
     /* out[n] = a·x[n] + b·y[n] (out may alias x or y) */
     hy_status (*axpby)(void *ctx, hy_act *out, float a, const hy_act *x, float b, const hy_act *y, size_t n);
+    /* the backend's stream (a cudaStream_t) that every op is queued on, for
+     * ordering other streams (the communicator's) against it; NULL when ops
+     * complete before they return (CPU).  The entry itself may be NULL. */
+    void *(*stream)(void *ctx);
 
     /* ---- embedding.h ---- */
     hy_status (*embedding_fwd)(void *ctx, hy_act *out /* [N,C] */, const int32_t *ids /* [N] (ignored at meta rows) */,

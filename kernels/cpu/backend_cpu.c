@@ -19,6 +19,7 @@ static hy_status cpu_zero(void *ctx, void *dst, size_t bytes) {
     return HY_OK;
 }
 static hy_status cpu_sync(void *ctx) { return HY_OK; }
+static void *cpu_stream(void *ctx) { return NULL; } /* ops complete before they return */
 static hy_status cpu_cast(void *ctx, void *dst, const void *src, size_t n) { return cpu_copy(ctx, dst, src, n * sizeof(float)); }
 
 static hy_status cpu_copy2d(void *ctx, hy_act *dst_, int ldd, const hy_act *src_, int lds, int rows, int cols, int accumulate) {
@@ -56,6 +57,7 @@ hy_status hy_backend_cpu_create(hy_ops **out, int threads) {
     o->copy = cpu_copy;
     o->zero = cpu_zero;
     o->sync = cpu_sync;
+    o->stream = cpu_stream;
     o->cast_to_act = (hy_status(*)(void *, hy_act *, const float *, size_t))cpu_cast;
     o->cast_to_f32 = (hy_status(*)(void *, float *, const hy_act *, size_t))cpu_cast;
     o->copy2d = cpu_copy2d;

@@ -131,6 +131,7 @@ static hy_status cu_sync(void *ctx) {
     HY_CUDA_CHECK(c, cudaStreamSynchronize(c->stream));
     return cu_check_flags(c);
 }
+static void *cu_stream(void *ctx) { return (void *)hy_cuda_ctx_of(ctx)->stream; }
 
 /* ---- casts, copy2d, axpby ---- */
 template <typename D, typename S> static __global__ void k_cast(D *dst, const S *src, size_t n) {
@@ -212,6 +213,7 @@ static void cu_fill_ops(hy_ops *o) {
     o->copy = cu_copy;
     o->zero = cu_zero;
     o->sync = cu_sync;
+    o->stream = cu_stream;
     o->cast_to_act = cu_cast_to_act;
     o->cast_to_f32 = cu_cast_to_f32;
     o->copy2d = cu_copy2d;
