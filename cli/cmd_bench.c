@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/bench_kernels.h"
 #include "cli/commands.h"
 #include "core/alloc.h"
 #include "core/checkpoint.h"
@@ -37,6 +38,7 @@
 typedef struct {
     const char *config, *device, *precision;
     int doc_len, tokens, steps, warmup, dpo, profile;
+    int kernels, check; /* --kernels mode; --no-check */
     int mode; /* HY_MODEL_TRAIN (--recompute selective) or HY_MODEL_TRAIN_KEEP_ALL (none) */
     double peak_tflops; /* ≤ 0: the default for the device */
 } hy_bench_args;
@@ -62,7 +64,7 @@ static int hy_bench_usage(FILE *f) {
     fprintf(f,
             "usage: hymba bench [--config FILE|DIR] [--device auto|cpu|cuda|cuda:N] [--precision auto|bf16|fp32]\n"
             "                   [--doc-len L] [--tokens T] [--steps N] [--warmup K] [--dpo] [--profile] [--peak-tflops X]\n"
-            "                   [--recompute selective|none]\n\n"
+            "                   [--recompute selective|none] [--kernels [--no-check]]\n\n"
             "Training throughput of a randomly initialised model: documents of L random tokens packed into one\n"
             "micro-batch, real steps (forward, backward, grad norm, AdamW).  Prints tokens/s, step time, MFU\n"
             "(spec §11 FLOPs per token over the stated peak) and memory.\n"
@@ -76,6 +78,9 @@ static int hy_bench_usage(FILE *f) {
             "  --dpo           DPO steps: documents in chosen/rejected pairs with DPO's per-token weights\n"
             "  --profile       per-op time table (syncs around every op: slower steps, same results)\n"
             "  --recompute R   selective (default: the recipes' default) or none: activation recomputation\n"
+            "  --kernels       kernel mode: each op alone at the config's shapes (--steps timed calls after --warmup),\n"
+            "                  achieved TFLOP/s or GB/s against a matmul and a copy ceiling measured in the same run,\n"
+            "                  each op checked against the CPU op at 2 documents of min(L, 1200) tokens (--no-check: skip)\n"
             "  --peak-tflops X peak for MFU (default: 989 = H100 SXM bf16 dense on CUDA bf16, 67 = H100 SXM fp32\n"
             "                  non-tensor-core on CUDA fp32; none on the CPU, MFU then n/a)\n");
     return f == stdout ? 0 : 2;
@@ -94,11 +99,13 @@ static int hy_bench_int(const char *opt, const char *v, int lo, int *out) {
 
 static int hy_bench_parse(int argc, char **argv, hy_bench_args *a) {
     *a = (hy_bench_args){.device = "auto", .precision = "auto", .doc_len = 4096, .tokens = 16384, .steps = 5, .warmup = 2,
-                         .mode = HY_MODEL_TRAIN};
+                         .mode = HY_MODEL_TRAIN, .check = 1};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--dpo")) { a->dpo = 1; continue; }
         if (!strcmp(o, "--profile")) { a->profile = 1; continue; }
+        if (!strcmp(o, "--kernels")) { a->kernels = 1; continue; }
+        if (!strcmp(o, "--no-check")) { a->check = 0; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "hymba bench: missing value after '%s'\n", o); return 2; }
         const char *v = argv[++i];
         int rc = 0;
@@ -361,6 +368,15 @@ static hy_status hy_bench_report(const hy_bench *b, const hy_bench_args *a, doub
 }
 
 static hy_status hy_bench_run(hy_bench *b, const hy_bench_args *a) {
+    if (a->kernels) {
+        char path[HY_PATH_MAX];
+        if (hy_fs_is_dir(a->config)) HY_TRY(hy_fs_join(path, sizeof path, a->config, "config.json"));
+        else snprintf(path, sizeof path, "%s", a->config);
+        HY_TRY(hy_config_load(&b->cfg, path));
+        hy_kbench_args k = {.device = a->device, .precision = a->precision, .doc_len = a->doc_len, .tokens = a->tokens,
+                            .reps = a->steps, .warmup = a->warmup, .check = a->check};
+        return hy_bench_kernels(&b->cfg, &k);
+    }
     HY_TRY(hy_bench_setup(b, a));
     double loss = 0, *times;
     HY_TRY(hy_malloc((void **)&times, sizeof(double) * (size_t)a->steps, 1, "bench step times"));

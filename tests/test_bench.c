@@ -179,4 +179,23 @@ HY_TEST(cli_bench_errors) {
     return !ok;
 }
 
+HY_TEST(cli_bench_kernels_mode) {
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s bench --kernels --config %s --device cpu --doc-len 40 --tokens 400 --steps 2 --warmup 1",
+             hy_test_hymba(), SPEC12);
+    int rc = hy_test_run(cmd, &out);
+    if (rc != 0 || !out) { fprintf(stderr, "  FAIL: '%s' exited %d:\n%s\n", cmd, rc, out ? out : ""); free(out); return 1; }
+    /* every case prints one checked row; every op of the step appears with a positive time */
+    const char *ops[] = {"attention_fwd", "attention_bwd", "scan_fwd", "scan_bwd", "conv1d_fwd", "conv1d_bwd", "rmsnorm_fwd",
+                         "rmsnorm_bwd", "swiglu_fwd", "swiglu_bwd", "rope_fwd", "rope_bwd", "matmul_fwd", "matmul_bwd", "ce_fwd", "ce_bwd"};
+    int bad = 0, oks = 0;
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (!strstr(out, ops[i])) fprintf(stderr, "  kernel mode output lacks %s\n", ops[i]), bad++;
+    for (const char *p = out; (p = strstr(p, " ok ")); p++) oks++;
+    if (bad || oks != 10 || strstr(out, "FAIL")) fprintf(stderr, "  %d ok rows (want 10), output:\n%s\n", oks, out);
+    free(out);
+    HY_EXPECT(bad == 0 && oks == 10);
+    return 0;
+}
+
 int main(int argc, char **argv) { return hy_test_main(argc, argv); }
