@@ -117,6 +117,15 @@ static const att_shape ATT_GRID[] = {
     {"docs window GQA2 1.5B heads", {200, 161}, 2, 4, 2, 64, 128, 32, 48, 0},
     /* Hymba-1.5B's layout and mask: 25:5 heads, 64/128, 128 meta tokens, W = 1024, T > M + W */
     {"1.5B layout W=1024 M=128", {1300, 77}, 2, 25, 5, 64, 128, 128, 1024, 0},
+    /* DQK 64 / DV 128 with aligned rows: the fused bf16 path (64-row tiles):
+     * T < W with several documents, T > W, global, M and W off the tile grid,
+     * documents shorter than a tile, odd dq stride (pad 8: lddq odd) */
+    {"1.5B T<W docs meta", {600, 333, 129}, 3, 25, 5, 64, 128, 128, 1024, 0},
+    {"64/128 T>W W=256 M=128 docs", {1000, 700, 64}, 3, 10, 2, 64, 128, 128, 256, 0},
+    {"64/128 global M=128 docs", {700, 300, 1}, 3, 10, 2, 64, 128, 128, -1, 8},
+    {"64/128 W=100 M=3 odd docs", {257, 5, 190, 64, 65}, 5, 10, 5, 64, 128, 3, 100, 0},
+    {"64/128 W=63 M=70 pad", {300, 131}, 2, 4, 1, 64, 128, 70, 63, 8},
+    {"64/128 T=1..3 global", {1, 2, 3}, 3, 5, 5, 64, 128, 0, -1, 0},
 };
 
 HY_TEST(cuda_attention) {
@@ -177,11 +186,13 @@ static int conv_case(tc_env *e, int mode, const int *lens, int nd, int DI, int D
 HY_TEST(cuda_conv1d) {
     tc_env e;
     if (tc_env_open(&e)) return 1;
-    int la[5] = {1, 2, 3, 7, 50}, lb[1] = {1}, lc[2] = {130, 67}, fails = 0;
+    int la[5] = {1, 2, 3, 7, 50}, lb[1] = {1}, lc[2] = {130, 67}, ld[4] = {64, 1, 200, 63}, fails = 0;
     for (int m = 0; m < 2; m++) {
         fails += conv_case(&e, m, la, 5, 130, 4); /* documents shorter than DC, odd DI */
         fails += conv_case(&e, m, lb, 1, 16, 4);  /* T = 1 */
         fails += conv_case(&e, m, lc, 2, 320, 3); /* other width; rows beyond one 64-row chunk */
+        fails += conv_case(&e, m, ld, 4, 3200, 4); /* Hymba-1.5B width; documents at and across 64-row run edges */
+        fails += conv_case(&e, m, lc, 2, 40, 6);  /* DC > 4 (8-wide window) */
     }
     tc_env_close(&e);
     return fails != 0;
@@ -285,14 +296,17 @@ static int scan_case(tc_env *e, int mode, const int *lens, int nd, int DI, int D
 HY_TEST(cuda_selective_scan) {
     tc_env e;
     if (tc_env_open(&e)) return 1;
-    int la[4] = {1, 17, 40, 3}, lb[1] = {1}, lc[2] = {100, 33}, ld[2] = {1300, 77}, fails = 0;
+    int la[4] = {1, 17, 40, 3}, lb[1] = {1}, lc[2] = {100, 33}, ld[2] = {1300, 77}, le[3] = {64, 128, 5}, lf[3] = {150, 70, 97};
+    int fails = 0;
     for (int m = 0; m < 2; m++) {
-        fails += scan_case(&e, m, la, 4, 130, 16); /* odd DI, several docs, chunk edges at 16 */
+        fails += scan_case(&e, m, la, 4, 130, 16); /* odd DI, four documents inside one 64-row chunk */
         fails += scan_case(&e, m, la, 4, 130, 8);
         fails += scan_case(&e, m, lb, 1, 16, 16);  /* T = 1 */
         fails += scan_case(&e, m, lc, 2, 64, 5);   /* DS not a power of two */
-        fails += scan_case(&e, m, lc, 2, 48, 32);  /* 32 lanes per channel, 8-row chunks */
-        fails += scan_case(&e, m, ld, 2, 320, 16); /* long document: 82 chunks of saved states */
+        fails += scan_case(&e, m, lc, 2, 48, 32);  /* DS = 32: four lanes per channel */
+        fails += scan_case(&e, m, ld, 2, 320, 16); /* long document: 22 chunks, a document start mid-chunk */
+        fails += scan_case(&e, m, le, 3, 70, 16);  /* documents starting exactly at 64-row chunk edges */
+        fails += scan_case(&e, m, lf, 3, 3200, 16); /* Hymba-1.5B channels; starts mid-chunk, N not a multiple of 64 */
     }
     tc_env_close(&e);
     return fails != 0;

@@ -19,7 +19,13 @@
  *          every key's gradient is summed in one fixed order by one warp (no
  *          atomics); the result is added (+=) to dk/dv, as shared K/V collect
  *          every reader's gradient.
- * Limits: DQK ≤ 128, DV ≤ 256 (Hymba: 64 / 128). */
+ * Limits: DQK ≤ 128, DV ≤ 256 (Hymba: 64 / 128).
+ *
+ * bf16 storage with DQK = 64, DV = 128 and 16-byte aligned operands takes the
+ * fused tensor-core path instead (attention_fa_fwd.cu / attention_fa_bwd.cu;
+ * Δ still comes from k_att_delta here).  fp32 storage (verification mode)
+ * and other head dims always use the kernels of this file. */
+#include "kernels/cuda/attention_fa.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/attention.h"
@@ -346,6 +352,15 @@ static hy_status att_bwd(hy_cuda_ctx *c, T *dq, int lddq, T *dk, T *dv, const T 
     float *delta = (float *)scr;
     k_att_delta<T><<<hy_cuda_blocks((size_t)N * NH * 32, 256), 256, 0, c->stream>>>(delta, dout, out, N, NH, DV);
     HY_CUDA_LAUNCH_CHECK(c, "attention_bwd delta");
+    if (dk && !dv) return hy_errorf(HY_ERR_ARG, "attention_bwd: dk and dv must both be given or both be NULL");
+    if (dv && !dk) return hy_errorf(HY_ERR_ARG, "attention_bwd: dk and dv must both be given or both be NULL");
+    if (sizeof(T) == 2) {
+        const void *ptrs[] = {q, k, v, dout, out, dk, dv};
+        const int lds[] = {ldq, ldk, ldv};
+        if (hy_fa_eligible(DQK, DV, ptrs, 7, lds, 3))
+            return hy_fa_bwd(c, (hy_bf16 *)dq, lddq, (hy_bf16 *)dk, (hy_bf16 *)dv, (const hy_bf16 *)dout, delta, lse,
+                             (const hy_bf16 *)q, ldq, (const hy_bf16 *)k, ldk, (const hy_bf16 *)v, ldv, s, NH, NKV, M, W, scale);
+    }
     const int tiles = HY_CEIL_DIV(s->max_len, HY_ATT_ROWS);
     if (dq) {
         size_t smem = sizeof(float) * ((size_t)HY_ATT_ROWS * (DQK + DV) + HY_ATT_TILE * (DQK + 1) + HY_ATT_TILE * (DV + 1));
@@ -375,6 +390,10 @@ extern "C" hy_status hy_attention_fwd_cuda(void *ctx, hy_act *out /* [N, NH·DV]
     if (s->n <= 0 || s->n_docs <= 0 || NH <= 0) return HY_OK;
     HY_TRY(att_check("attention_fwd", s, NH, NKV, DQK, DV));
     typedef __nv_bfloat16 bf;
+    const void *ptrs[] = {q, k, v, out};
+    const int lds[] = {ldq, ldk, ldv};
+    if (hy_cuda_bf16(c) && hy_fa_eligible(DQK, DV, ptrs, 4, lds, 3))
+        return hy_fa_fwd(c, (bf *)out, lse, (const bf *)q, ldq, (const bf *)k, ldk, (const bf *)v, ldv, s, NH, NKV, M, W, scale);
     if (hy_cuda_bf16(c))
         return att_fwd<bf>(c, (bf *)out, lse, (const bf *)q, ldq, (const bf *)k, ldk, (const bf *)v, ldv, s, NH, NKV, DQK, DV,
                            M, W, scale);
