@@ -137,6 +137,7 @@ static void hy_model_plan(hy_model *m, hy_carver *act, hy_carver *f32, hy_carver
     m->tmp_di = hy_carve(act, N * DI);
     m->ytxt = hy_carve(act, NT * C);
     m->logits = hy_carve(act, chunk * Vp);
+    m->head_w = Vp != (size_t)c->vocab_size ? hy_carve(act, Vp * C) : NULL; /* pad rows: zero from alloc, never written */
     m->rstd_f = hy_carve(f32, N);
     m->loss_rows = hy_carve(f32, NT);
     m->lse_rows = hy_carve(f32, NT);

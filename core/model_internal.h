@@ -79,6 +79,8 @@ struct hy_model {
     float *rstd_f;       /* [N] */
     hy_act *ytxt;        /* [NT,C] final norm output at text rows */
     hy_act *logits;      /* [chunk,Vp] */
+    hy_act *head_w;      /* [Vp,C] the tied embedding padded with zero rows to Vp (NULL when V == Vp):
+                            the head's products then have an aligned N = Vp; refreshed every forward */
     float *loss_rows;    /* [NT] */
     float *lse_rows;     /* [NT] */
     float *row_w;        /* [NT] backward weights */

@@ -55,11 +55,21 @@ static hy_status hy_model_stage(hy_model *m, const hy_model_batch *b) {
     return HY_OK;
 }
 
+/* The LM head's weight: the embedding padded to Vp rows when V is not a
+ * multiple of 128 (an odd N such as 32001 drives the products onto slow
+ * kernels); logit columns V..Vp−1 are then 0 and the cross-entropy ignores them. */
+static const hy_act *hy_head_w(hy_model *m, int *O) {
+    *O = m->head_w ? m->cfg.vocab_padded : m->cfg.vocab_size;
+    return m->head_w ? m->head_w : hy_mw(m, -1, HY_P_EMBED);
+}
+
 static hy_status hy_head_logits(hy_model *m, int r0, int rows) {
     const hy_config *c = &m->cfg;
     const hy_ops *o = m->ops;
-    return o->matmul_fwd(o->ctx, m->logits, c->vocab_padded, hy_at(m, m->ytxt, (size_t)r0 * c->hidden_size), c->hidden_size,
-                         hy_mw(m, -1, HY_P_EMBED), rows, c->vocab_size, c->hidden_size, 0);
+    int O;
+    const hy_act *w = hy_head_w(m, &O);
+    return o->matmul_fwd(o->ctx, m->logits, c->vocab_padded, hy_at(m, m->ytxt, (size_t)r0 * c->hidden_size), c->hidden_size, w, rows, O,
+                         c->hidden_size, 0);
 }
 
 static hy_status hy_head_fwd(hy_model *m, float *logits_host) {
@@ -86,6 +96,7 @@ hy_status hy_model_forward(hy_model *m, const hy_model_batch *b, float *loss_row
     m->have_forward = 0;
     HY_TRY(hy_model_stage(m, b));
     int n = m->seqs.n, C = c->hidden_size, NL = c->num_layers;
+    if (m->head_w) HY_TRY(o->copy(o->ctx, m->head_w, hy_mw(m, -1, HY_P_EMBED), (size_t)c->vocab_size * C * m->esz));
     HY_TRY(o->embedding_fwd(o->ctx, m->layers[0].x, m->ids, &m->seqs, hy_mw(m, -1, HY_P_EMBED), hy_mw(m, -1, HY_P_META), c->num_meta, C));
     for (int l = 0; l < NL; l++) HY_TRY(hy_block_layer_fwd(m, l, l + 1 < NL ? m->layers[l + 1].x : m->x_final));
     HY_TRY(o->rmsnorm_fwd(o->ctx, m->yf, C, m->rstd_f, m->x_final, C, hy_mw(m, -1, HY_P_FINAL_NORM), n, C, (float)c->rms_eps));
@@ -109,8 +120,14 @@ hy_status hy_model_backward(hy_model *m, const float *row_weights) {
         int rows = hy_imin(m->head_chunk, m->nt - r0);
         HY_TRY(hy_head_logits(m, r0, rows));
         HY_TRY(o->ce_bwd(o->ctx, g->dlogits, Vp, m->logits, m->lse_rows + r0, m->targets + r0, m->row_w + r0, rows, V));
-        HY_TRY(o->matmul_bwd(o->ctx, hy_at(m, g->dytxt, (size_t)r0 * C), C, hy_mg(m, -1, HY_P_EMBED), g->dlogits, Vp,
-                             hy_at(m, m->ytxt, (size_t)r0 * C), C, hy_mw(m, -1, HY_P_EMBED), rows, V, C, 0));
+        /* d(ytxt) through the padded weight (dlogits is 0 in the padding columns);
+         * the embedding's gradient over its V real rows */
+        int O;
+        const hy_act *w = hy_head_w(m, &O);
+        HY_TRY(o->matmul_bwd(o->ctx, hy_at(m, g->dytxt, (size_t)r0 * C), C, NULL, g->dlogits, Vp, hy_at(m, m->ytxt, (size_t)r0 * C), C, w,
+                             rows, O, C, 0));
+        HY_TRY(o->matmul_bwd(o->ctx, NULL, C, hy_mg(m, -1, HY_P_EMBED), g->dlogits, Vp, hy_at(m, m->ytxt, (size_t)r0 * C), C,
+                             hy_mw(m, -1, HY_P_EMBED), rows, V, C, 0));
     }
     HY_TRY(o->zero(o->ctx, g->dy_full, (size_t)n * C * m->esz));
     HY_TRY(o->scatter_rows(o->ctx, g->dy_full, g->dytxt, m->text_idx, m->nt, C, 0));
