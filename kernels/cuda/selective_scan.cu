@@ -2,191 +2,27 @@
  * z gate (spec §6.3–6.4 forward, §9.7 backward); the state resets at every
  * document start.
  *
- * Thread layout (forward and backward): one thread per (channel e, state n)
- * of one document; the P = next-pow2(DS) lanes of a channel are adjacent in a
- * warp, so sums over n are shuffles inside a P-lane group and sums over the
- * channels of a warp are shuffles across groups.  A block covers CB = 512/P
- * channels of one document and walks that document's rows in order, the
- * state in an fp32 register.  Grid: (DI / CB, documents).
- *
- * Backward, per block: pass 1 runs the forward and stores the state at each
- * chunk boundary (every K rows) in scratch; pass 2 walks the chunks last to
- * first, recomputes the chunk's K states into registers, then runs the
- * reverse recurrence λ_t = gy_t·C_t + Ā_{t+1}·λ_{t+1} over the chunk.
- *
- * Determinism (no float atomics): dB/dC sum over all DI channels — each block
- * reduces its channels (warp shuffles, then its warps in order through shared
- * memory) into a per-(channel group, row) partial; a second kernel adds the
- * groups in order.  Parameter gradients get one partial per document, added
- * in document order.  Scratch: the boundary states (≈ N·DI·DS·4/K bytes) and
- * the dB/dC partials (N·2·DS·4·DI/CB bytes), about two fp32 [N, DI] tensors.
- *
+ * Chunked over rows (scan_chunk.cuh has the layout and the three passes):
+ *   forward:  k_sc_local (chunk end states from zero, Σδ) → k_sc_carry (state
+ *             before each chunk, sequential over chunks per (channel, state))
+ *             → k_sc_fwd_final (rerun each chunk from its true start, gate).
+ *   backward: k_sc_local<BWD> (adds the zero-carry adjoint sums) → k_sc_carry
+ *             (also the adjoint carried in from the right) → k_sc_bwd_final
+ *             (scan_bwd.cuh) → k_scan_bc_reduce (dB/dC: channel blocks added in
+ *             order) → hy_cuda_sum_partials for ddt_bias, dA_log, dD (chunks in
+ *             order).  No float atomics: bitwise reproducible.
+ * Parallelism: (DI / channels per CTA) × (N / SC_L) CTAs, fp32 states in
+ * registers, B/C rows staged once per CTA in shared memory.
+ * Scratch (backward, DS = 16): carries 2·N·DI·DS/SC_L fp32 (= N·DI·2 bytes),
+ * dB/dC partials N·2·DS·4·DI/CPB bytes, parameter partials N·DI·DS·4/SC_L
+ * bytes: about 1.25 fp32 [N, DI] in all.
  * The pre-gating output y used by dz is recomputed in fp32 (the official
  * kernel keeps a bf16 copy; the difference is one rounding). */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/scan_bwd.cuh"
+#include "kernels/cuda/scan_chunk.cuh"
 #include "kernels/selective_scan.h"
-
-enum { HY_SCAN_THREADS = 512 };
-
-static __device__ __forceinline__ float scan_softplus(float s) { return s > 20.f ? s : log1pf(expf(s)); }
-
-/* Sum over the P lanes of a channel group (every lane gets it). */
-template <int P> static __device__ __forceinline__ float group_sum(float v) {
-#pragma unroll
-    for (int o = P / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-/* Sum over the channel groups of a warp, per lane-in-group. */
-template <int P> static __device__ __forceinline__ float cross_sum(float v) {
-#pragma unroll
-    for (int o = P; o < 32; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-/* Per-thread view of its (channel, state) inputs. */
-struct scan_lane {
-    int e, n, act; /* act: e < DI and n < DS */
-    float A, dtb, Dsk;
-};
-
-template <typename T, int P>
-static __device__ __forceinline__ scan_lane scan_lane_init(const T *dt_bias, const T *A_log, const T *D, int DI, int DS) {
-    scan_lane l;
-    l.e = blockIdx.x * (HY_SCAN_THREADS / P) + threadIdx.x / P;
-    l.n = threadIdx.x % P;
-    l.act = l.e < DI && l.n < DS;
-    int ech = l.e < DI;
-    l.A = l.act ? -expf(hy_ld<T>(A_log + (size_t)l.e * DS + l.n)) : 0.f;
-    l.dtb = ech ? hy_ld<T>(dt_bias + l.e) : 0.f;
-    l.Dsk = ech ? hy_ld<T>(D + l.e) : 0.f;
-    return l;
-}
-
-template <typename T, int P>
-static __global__ void __launch_bounds__(HY_SCAN_THREADS)
-    k_scan_fwd(T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm, const T *Cm, int ldbc,
-               const T *D, const T *z, int ldz, const int32_t *cu, int DI, int DS) {
-    scan_lane l = scan_lane_init<T, P>(dt_bias, A_log, D, DI, DS);
-    int ech = l.e < DI;
-    int r0 = cu[blockIdx.y], r1 = cu[blockIdx.y + 1];
-    float h = 0.f;
-    for (int t = r0; t < r1; t++) {
-        size_t o = (size_t)t * DI + l.e;
-        float uv = ech ? hy_ld<T>(u + o) : 0.f;
-        float dl = scan_softplus((ech ? hy_ld<T>(delta + o) : 0.f) + l.dtb);
-        float b = l.act ? hy_ld<T>(Bm + (size_t)t * ldbc + l.n) : 0.f;
-        float cc = l.act ? hy_ld<T>(Cm + (size_t)t * ldbc + l.n) : 0.f;
-        h = expf(dl * l.A) * h + dl * b * uv;
-        float yv = group_sum<P>(cc * h) + l.Dsk * uv;
-        if (ech && l.n == 0) {
-            float zv = hy_ld<T>(z + (size_t)t * ldz + l.e);
-            hy_st<T>(y + o, yv * zv * hy_sigmoid(zv));
-        }
-    }
-}
-
-/* Scratch layout of the backward. */
-struct scan_bwd_scratch {
-    float *hb;    /* [slots][DI][DS] state before each chunk's first row */
-    float *pbc;   /* [groups][N][2·DS] dB | dC per channel group */
-    float *pdt;   /* [docs][DI] */
-    float *pD;    /* [docs][DI] */
-    float *pA;    /* [docs][DI·DS] */
-};
-
-template <typename T, int P, int K>
-static __global__ void __launch_bounds__(HY_SCAN_THREADS)
-    k_scan_bwd(scan_bwd_scratch sc, T *du, T *ddelta, T *dz, int lddz, const T *dy, const T *u, const T *delta,
-               const T *dt_bias, const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *D, const T *z, int ldz,
-               const int32_t *cu, int N, int DI, int DS) {
-    constexpr int NW = HY_SCAN_THREADS / 32;
-    __shared__ float sred[NW][K][2][P];
-    scan_lane l = scan_lane_init<T, P>(dt_bias, A_log, D, DI, DS);
-    const int ech = l.e < DI, d = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int r0 = cu[d], r1 = cu[d + 1], len = r1 - r0, nchunks = (len + K - 1) / K;
-    const size_t slot0 = (size_t)(r0 / K) + d;
-    float *hb = sc.hb + (size_t)l.e * DS + l.n;
-    const size_t slot_stride = (size_t)DI * DS;
-
-    /* pass 1: forward, storing the state before each chunk (chunk 0 starts at zero) */
-    float h = 0.f;
-    for (int t = r0; t < r1; t++) {
-        if (t > r0 && (t - r0) % K == 0 && l.act) hb[(slot0 + (t - r0) / K) * slot_stride] = h;
-        size_t o = (size_t)t * DI + l.e;
-        float uv = ech ? hy_ld<T>(u + o) : 0.f;
-        float dl = scan_softplus((ech ? hy_ld<T>(delta + o) : 0.f) + l.dtb);
-        float b = l.act ? hy_ld<T>(Bm + (size_t)t * ldbc + l.n) : 0.f;
-        h = expf(dl * l.A) * h + dl * b * uv;
-    }
-
-    /* pass 2: chunks in reverse */
-    float lam = 0.f, a_next = 0.f, acc_A = 0.f, acc_dt = 0.f, acc_D = 0.f;
-    for (int c = nchunks - 1; c >= 0; c--) {
-        const int t0 = r0 + c * K, cnt = min(K, r1 - t0);
-        const float h_init = (c == 0 || !l.act) ? 0.f : hb[(slot0 + c) * slot_stride];
-        float hk[K];
-        h = h_init;
-#pragma unroll
-        for (int j = 0; j < K; j++) {
-            if (j < cnt) {
-                size_t o = (size_t)(t0 + j) * DI + l.e;
-                float uv = ech ? hy_ld<T>(u + o) : 0.f;
-                float dl = scan_softplus((ech ? hy_ld<T>(delta + o) : 0.f) + l.dtb);
-                float b = l.act ? hy_ld<T>(Bm + (size_t)(t0 + j) * ldbc + l.n) : 0.f;
-                h = expf(dl * l.A) * h + dl * b * uv;
-            }
-            hk[j] = h;
-        }
-#pragma unroll
-        for (int j = K - 1; j >= 0; j--) {
-            if (j < cnt) { /* uniform across the block: every lane shuffles */
-                const int t = t0 + j;
-                const size_t o = (size_t)t * DI + l.e;
-                float uv = ech ? hy_ld<T>(u + o) : 0.f;
-                float s = (ech ? hy_ld<T>(delta + o) : 0.f) + l.dtb, dl = scan_softplus(s);
-                float b = l.act ? hy_ld<T>(Bm + (size_t)t * ldbc + l.n) : 0.f;
-                float cc = l.act ? hy_ld<T>(Cm + (size_t)t * ldbc + l.n) : 0.f;
-                float zv = ech ? hy_ld<T>(z + (size_t)t * ldz + l.e) : 0.f, gv = ech ? hy_ld<T>(dy + o) : 0.f;
-                float sz = hy_sigmoid(zv), gy = gv * zv * sz;
-                float a = expf(dl * l.A), hp = j > 0 ? hk[j > 0 ? j - 1 : 0] : h_init, ht = hk[j];
-                float yv = group_sum<P>(cc * ht) + l.Dsk * uv;
-                lam = gy * cc + a_next * lam;
-                float sum_lb = group_sum<P>(lam * b);
-                float sum_dd = group_sum<P>(lam * (b * uv + l.A * a * hp));
-                acc_A += lam * dl * a * hp;
-                float ds = s > 20.f ? sum_dd : sum_dd * hy_sigmoid(s);
-                if (l.n == 0 && ech) {
-                    hy_st<T>(du + o, gy * l.Dsk + dl * sum_lb);
-                    hy_st<T>(ddelta + o, ds);
-                    hy_st<T>(dz + (size_t)t * lddz + l.e, gv * yv * sz * (1.f + zv * (1.f - sz)));
-                    acc_dt += ds;
-                    acc_D += gy * uv;
-                }
-                a_next = a;
-                float pb = cross_sum<P>(lam * dl * uv), pc = cross_sum<P>(gy * ht);
-                if (lane < P) {
-                    sred[warp][j][0][lane] = pb;
-                    sred[warp][j][1][lane] = pc;
-                }
-            }
-        }
-        __syncthreads();
-        for (int i = threadIdx.x; i < K * 2 * P; i += HY_SCAN_THREADS) {
-            int j = i / (2 * P), which = (i / P) % 2, nn = i % P;
-            if (j >= cnt || nn >= DS) continue;
-            float acc = 0.f;
-            for (int w = 0; w < NW; w++) acc += sred[w][j][which][nn];
-            sc.pbc[((size_t)blockIdx.x * N + t0 + j) * 2 * DS + which * DS + nn] = acc;
-        }
-        __syncthreads();
-    }
-    if (l.act) sc.pA[(size_t)d * DI * DS + (size_t)l.e * DS + l.n] = acc_A * l.A;
-    if (ech && l.n == 0) {
-        sc.pdt[(size_t)d * DI + l.e] = acc_dt;
-        sc.pD[(size_t)d * DI + l.e] = acc_D;
-    }
-}
 
 /* dBm/dCm[row][n] = Σ_groups pbc[g][row][which·DS + n], groups in order (overwrite) */
 template <typename T>
@@ -202,23 +38,88 @@ static __global__ void k_scan_bc_reduce(T *dBm, T *dCm, int lddbc, const float *
     }
 }
 
-static int scan_lanes(int DS) { return DS <= 4 ? 4 : DS <= 8 ? 8 : DS <= 16 ? 16 : 32; }
+/* Lanes per channel: DS ≤ 8·G. */
+static int scan_lanes(int DS) { return DS <= 8 ? 1 : DS <= 16 ? 2 : 4; }
+
+/* Carve the carry arrays (and, when bwd_out, the backward partials) from scratch. */
+static hy_status scan_scratch(hy_cuda_ctx *c, int N, int DI, int DS, int groups, sc_carry *cy, sc_bwd_out *bo) {
+    const size_t nch = (size_t)HY_CEIL_DIV(N, SC_L), w = (size_t)DI * DS;
+    size_t b_h = hy_cuda_align(nch * w * 4), b_ds = hy_cuda_align(nch * DI * 4), total = b_h + b_ds;
+    size_t b_pbc = 0, b_p1 = 0;
+    if (bo) {
+        b_pbc = hy_cuda_align((size_t)groups * N * 2 * DS * 4), b_p1 = hy_cuda_align(nch * DI * 4);
+        total += b_h /* lloc */ + b_pbc + b_h /* pA */ + 2 * b_p1;
+    }
+    void *scr;
+    HY_TRY(hy_cuda_scratch(c, total, &scr));
+    char *p = (char *)scr;
+    cy->hend = (float *)p, p += b_h;
+    cy->dsum = (float *)p, p += b_ds;
+    cy->lloc = NULL;
+    if (bo) {
+        cy->lloc = (float *)p, p += b_h;
+        bo->pbc = (float *)p, p += b_pbc;
+        bo->pA = (float *)p, p += b_h;
+        bo->pdt = (float *)p, p += b_p1;
+        bo->pD = (float *)p;
+    }
+    return HY_OK;
+}
+
+template <typename T, int G>
+static hy_status scan_fwd_g(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
+                            const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
+    const int N = s->n, nch = HY_CEIL_DIV(N, SC_L);
+    sc_carry cy;
+    HY_TRY(scan_scratch(c, N, DI, DS, 0, &cy, NULL));
+    dim3 grid(HY_CEIL_DIV(DI, SC_THREADS / G), nch);
+    k_sc_local<T, G, false><<<grid, SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, NULL,
+                                                                 s->pos, N, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd local");
+    k_sc_carry<T><<<hy_cuda_blocks((size_t)DI * DS, 128), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd carry");
+    k_sc_fwd_final<T, G><<<grid, SC_THREADS, 0, c->stream>>>(y, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->pos,
+                                                             N, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd final");
+    return HY_OK;
+}
 
 template <typename T>
 static hy_status scan_fwd(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
                           const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
-    int P = scan_lanes(DS);
-    dim3 grid(HY_CEIL_DIV(DI, HY_SCAN_THREADS / P), s->n_docs);
-#define HY_SCAN_FWD(PP) \
-    k_scan_fwd<T, PP><<<grid, HY_SCAN_THREADS, 0, c->stream>>>(y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->cu, DI, DS)
-    switch (P) {
-    case 4: HY_SCAN_FWD(4); break;
-    case 8: HY_SCAN_FWD(8); break;
-    case 16: HY_SCAN_FWD(16); break;
-    default: HY_SCAN_FWD(32); break;
+    switch (scan_lanes(DS)) {
+    case 1: return scan_fwd_g<T, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    case 2: return scan_fwd_g<T, 2>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    default: return scan_fwd_g<T, 4>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
     }
-#undef HY_SCAN_FWD
-    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd");
+}
+
+template <typename T, int G>
+static hy_status scan_bwd_g(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, int lddbc, T *dz, int lddz, float *ddt_bias,
+                            float *dA_log, float *dD, const T *dy, const T *u, const T *delta, const T *dt_bias,
+                            const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *D, const T *z, int ldz,
+                            const hy_seqs *s, int DI, int DS) {
+    const int N = s->n, nch = HY_CEIL_DIV(N, SC_L), groups = HY_CEIL_DIV(DI, SC_THREADS / G);
+    sc_carry cy;
+    sc_bwd_out bo;
+    HY_TRY(scan_scratch(c, N, DI, DS, groups, &cy, &bo));
+    dim3 grid(groups, nch);
+    k_sc_local<T, G, true><<<grid, SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, dy,
+                                                                s->pos, N, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd local");
+    k_sc_carry<T><<<hy_cuda_blocks((size_t)DI * DS, 128), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd carry");
+    const size_t smem = sizeof(float) * (size_t)sc_bwd_smem_floats<G>();
+    HY_CUDA_CHECK(c, cudaFuncSetAttribute(k_sc_bwd_final<T, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    k_sc_bwd_final<T, G><<<grid, SC_THREADS, smem, c->stream>>>(bo, cy, du, ddelta, dz, lddz, dy, u, delta, dt_bias, A_log, Bm,
+                                                                Cm, ldbc, D, z, ldz, s->pos, N, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd final");
+    k_scan_bc_reduce<T><<<hy_cuda_blocks((size_t)N * 2 * DS, 256), 256, 0, c->stream>>>(dBm, dCm, lddbc, bo.pbc, groups, N,
+                                                                                        DS);
+    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd dB/dC reduce");
+    if (ddt_bias) HY_TRY(hy_cuda_sum_partials(c, ddt_bias, bo.pdt, nch, (size_t)DI));
+    if (dD) HY_TRY(hy_cuda_sum_partials(c, dD, bo.pD, nch, (size_t)DI));
+    if (dA_log) HY_TRY(hy_cuda_sum_partials(c, dA_log, bo.pA, nch, (size_t)DI * DS));
     return HY_OK;
 }
 
@@ -227,43 +128,22 @@ static hy_status scan_bwd(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, int 
                           float *dA_log, float *dD, const T *dy, const T *u, const T *delta, const T *dt_bias,
                           const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *D, const T *z, int ldz,
                           const hy_seqs *s, int DI, int DS) {
-    const int P = scan_lanes(DS), K = P == 32 ? 8 : 16, N = s->n, docs = s->n_docs;
-    const int groups = HY_CEIL_DIV(DI, HY_SCAN_THREADS / P);
-    size_t slots = (size_t)N / K + docs + 1;
-    size_t b_hb = hy_cuda_align(slots * DI * DS * 4), b_pbc = hy_cuda_align((size_t)groups * N * 2 * DS * 4);
-    size_t b_p1 = hy_cuda_align((size_t)docs * DI * 4), b_pA = hy_cuda_align((size_t)docs * DI * DS * 4);
-    void *scr;
-    HY_TRY(hy_cuda_scratch(c, b_hb + b_pbc + 2 * b_p1 + b_pA, &scr));
-    char *p = (char *)scr;
-    scan_bwd_scratch sc;
-    sc.hb = (float *)p;
-    sc.pbc = (float *)(p + b_hb);
-    sc.pdt = (float *)(p + b_hb + b_pbc);
-    sc.pD = (float *)(p + b_hb + b_pbc + b_p1);
-    sc.pA = (float *)(p + b_hb + b_pbc + 2 * b_p1);
-    dim3 grid(groups, docs);
-#define HY_SCAN_BWD(PP, KK)                                                                                            \
-    k_scan_bwd<T, PP, KK><<<grid, HY_SCAN_THREADS, 0, c->stream>>>(sc, du, ddelta, dz, lddz, dy, u, delta, dt_bias, A_log, \
-                                                                   Bm, Cm, ldbc, D, z, ldz, s->cu, N, DI, DS)
-    switch (P) {
-    case 4: HY_SCAN_BWD(4, 16); break;
-    case 8: HY_SCAN_BWD(8, 16); break;
-    case 16: HY_SCAN_BWD(16, 16); break;
-    default: HY_SCAN_BWD(32, 8); break;
+#define HY_SCAN_BWD(GG)                                                                                                   \
+    scan_bwd_g<T, GG>(c, du, ddelta, dBm, dCm, lddbc, dz, lddz, ddt_bias, dA_log, dD, dy, u, delta, dt_bias, A_log, Bm, Cm, \
+                      ldbc, D, z, ldz, s, DI, DS)
+    switch (scan_lanes(DS)) {
+    case 1: return HY_SCAN_BWD(1);
+    case 2: return HY_SCAN_BWD(2);
+    default: return HY_SCAN_BWD(4);
     }
 #undef HY_SCAN_BWD
-    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd");
-    k_scan_bc_reduce<T><<<hy_cuda_blocks((size_t)N * 2 * DS, 256), 256, 0, c->stream>>>(dBm, dCm, lddbc, sc.pbc, groups, N,
-                                                                                        DS);
-    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd dB/dC reduce");
-    if (ddt_bias) HY_TRY(hy_cuda_sum_partials(c, ddt_bias, sc.pdt, docs, (size_t)DI));
-    if (dD) HY_TRY(hy_cuda_sum_partials(c, dD, sc.pD, docs, (size_t)DI));
-    if (dA_log) HY_TRY(hy_cuda_sum_partials(c, dA_log, sc.pA, docs, (size_t)DI * DS));
-    return HY_OK;
 }
 
-static hy_status scan_check(int DS) {
+static hy_status scan_check(int DS, int N) {
     if (DS < 1 || DS > 32) return hy_errorf(HY_ERR_UNSUPPORTED, "selective scan: state size DS = %d; the CUDA op supports 1..32", DS);
+    if (HY_CEIL_DIV(N, SC_L) > 65535)
+        return hy_errorf(HY_ERR_UNSUPPORTED, "selective scan: %d rows in one micro-batch; the CUDA op supports up to %d (hint: "
+                         "fewer tokens per micro-batch)", N, 65535 * SC_L);
     return HY_OK;
 }
 
@@ -274,7 +154,7 @@ extern "C" hy_status hy_scan_fwd_cuda(void *ctx, hy_act *y /* [N,DI] */, const h
                                                 const hy_act *z /* [N,DI] ldz */, int ldz, const hy_seqs *s, int DI, int DS) {
     hy_cuda_ctx *c = hy_cuda_ctx_of(ctx);
     if (s->n <= 0 || DI <= 0 || s->n_docs <= 0) return HY_OK;
-    HY_TRY(scan_check(DS));
+    HY_TRY(scan_check(DS, s->n));
     typedef __nv_bfloat16 bf;
     if (hy_cuda_bf16(c))
         return scan_fwd<bf>(c, (bf *)y, (const bf *)u, (const bf *)delta, (const bf *)dt_bias, (const bf *)A_log,
@@ -294,7 +174,7 @@ extern "C" hy_status hy_scan_bwd_cuda(void *ctx, hy_act *du /* [N,DI] */, hy_act
                                                 const hy_seqs *s, int DI, int DS) {
     hy_cuda_ctx *c = hy_cuda_ctx_of(ctx);
     if (s->n <= 0 || DI <= 0 || s->n_docs <= 0) return HY_OK;
-    HY_TRY(scan_check(DS));
+    HY_TRY(scan_check(DS, s->n));
     typedef __nv_bfloat16 bf;
     if (hy_cuda_bf16(c))
         return scan_bwd<bf>(c, (bf *)du, (bf *)ddelta, (bf *)dBm, (bf *)dCm, lddbc, (bf *)dz, lddz, ddt_bias, dA_log, dD,
