@@ -126,6 +126,8 @@ static const att_shape ATT_GRID[] = {
     {"64/128 W=100 M=3 odd docs", {257, 5, 190, 64, 65}, 5, 10, 5, 64, 128, 3, 100, 0},
     {"64/128 W=63 M=70 pad", {300, 131}, 2, 4, 1, 64, 128, 70, 63, 8},
     {"64/128 T=1..3 global", {1, 2, 3}, 3, 5, 5, 64, 128, 0, -1, 0},
+    /* T ≫ W: the meta key tiles' dK/dV are summed from chunked partials (hy_fa_split_plan) */
+    {"64/128 W=40 M=70 split meta", {900, 333, 20}, 3, 4, 2, 64, 128, 70, 40, 0},
 };
 
 HY_TEST(cuda_attention) {

@@ -347,20 +347,22 @@ static hy_status att_bwd(hy_cuda_ctx *c, T *dq, int lddq, T *dk, T *dv, const T 
                          const T *q, int ldq, const T *k, int ldk, const T *v, int ldv, const hy_seqs *s, int NH, int NKV,
                          int DQK, int DV, int M, int W, float scale) {
     const int N = s->n;
+    const void *ptrs[] = {q, k, v, dout, out, dk, dv};
+    const int lds[] = {ldq, ldk, ldv};
+    const bool fused = sizeof(T) == 2 && hy_fa_eligible(DQK, DV, ptrs, 7, lds, 3);
+    const hy_fa_split plan = hy_fa_split_plan(s, M, W);
+    const size_t dbytes = hy_cuda_align((size_t)NH * N * sizeof(float));
     void *scr;
-    HY_TRY(hy_cuda_scratch(c, (size_t)NH * N * sizeof(float), &scr));
+    HY_TRY(hy_cuda_scratch(c, dbytes + (fused && dk ? hy_fa_split_bytes(&plan, s, NKV) : 0), &scr));
     float *delta = (float *)scr;
     k_att_delta<T><<<hy_cuda_blocks((size_t)N * NH * 32, 256), 256, 0, c->stream>>>(delta, dout, out, N, NH, DV);
     HY_CUDA_LAUNCH_CHECK(c, "attention_bwd delta");
     if (dk && !dv) return hy_errorf(HY_ERR_ARG, "attention_bwd: dk and dv must both be given or both be NULL");
     if (dv && !dk) return hy_errorf(HY_ERR_ARG, "attention_bwd: dk and dv must both be given or both be NULL");
-    if (sizeof(T) == 2) {
-        const void *ptrs[] = {q, k, v, dout, out, dk, dv};
-        const int lds[] = {ldq, ldk, ldv};
-        if (hy_fa_eligible(DQK, DV, ptrs, 7, lds, 3))
-            return hy_fa_bwd(c, (hy_bf16 *)dq, lddq, (hy_bf16 *)dk, (hy_bf16 *)dv, (const hy_bf16 *)dout, delta, lse,
-                             (const hy_bf16 *)q, ldq, (const hy_bf16 *)k, ldk, (const hy_bf16 *)v, ldv, s, NH, NKV, M, W, scale);
-    }
+    if (fused)
+        return hy_fa_bwd(c, (hy_bf16 *)dq, lddq, (hy_bf16 *)dk, (hy_bf16 *)dv, (const hy_bf16 *)dout, delta, lse, (const hy_bf16 *)q,
+                         ldq, (const hy_bf16 *)k, ldk, (const hy_bf16 *)v, ldv, s, NH, NKV, M, W, scale,
+                         (float *)((char *)scr + dbytes));
     const int tiles = HY_CEIL_DIV(s->max_len, HY_ATT_ROWS);
     if (dq) {
         size_t smem = sizeof(float) * ((size_t)HY_ATT_ROWS * (DQK + DV) + HY_ATT_TILE * (DQK + 1) + HY_ATT_TILE * (DV + 1));

@@ -125,16 +125,44 @@ struct fa_krange {
     __device__ __forceinline__ int next(int t) const { return (t + 1 >= mt && t + 1 < wlo) ? wlo : t + 1; }
 };
 
+/* Load balance of the dK/dV kernel on windowed layers: a key tile holding
+ * meta tokens is seen by every later query of its document (⌈T/64⌉ query
+ * tiles × G heads) while a band tile is seen by ≈ W/64 + 1 of them, so the
+ * few meta CTAs would finish long after the rest.  Their query range is cut
+ * into `nsplit` chunks of `chunk` query tiles, one CTA each, writing fp32
+ * partial dK/dV [64 × (64 + 128)] to scratch; a second kernel sums the chunks
+ * in order and adds them to dk/dv (deterministic).  mt = 0: no split. */
+typedef struct {
+    int mt, nsplit, chunk;
+} hy_fa_split;
+
+static inline hy_fa_split hy_fa_split_plan(const hy_seqs *s, int M, int W) {
+    hy_fa_split p = {0, 1, 0};
+    const int tiles = (s->max_len + HY_FA_TILE - 1) / HY_FA_TILE, mt = (M + HY_FA_TILE - 1) / HY_FA_TILE;
+    const int chunk = W < 0 ? 0 : (W + HY_FA_TILE - 1) / HY_FA_TILE + 2;
+    if (W < 0 || mt == 0 || tiles <= 2 * chunk) return p;
+    p.mt = mt < tiles ? mt : tiles;
+    p.chunk = chunk;
+    p.nsplit = (tiles + chunk - 1) / chunk;
+    return p;
+}
+/* Bytes of fp32 partials the plan needs (0 without a split). */
+static inline size_t hy_fa_split_bytes(const hy_fa_split *p, const hy_seqs *s, int NKV) {
+    return (size_t)s->n_docs * NKV * p->mt * p->nsplit * HY_FA_TILE * (HY_FA_DQK + HY_FA_DV) * sizeof(float);
+}
+
 /* Host entry points (attention_fa_fwd.cu, attention_fa_bwd.cu).  Preconditions
  * (checked by hy_fa_eligible): bf16 storage, DQK = 64, DV = 128, q/k/v/out/dout
  * 16-byte aligned with row strides multiples of 8 elements. */
 hy_status hy_fa_fwd(hy_cuda_ctx *c, hy_bf16 *out /* [N, NH·128] */, float *lse /* [NH, N] */, const hy_bf16 *q /* ldq */, int ldq,
                     const hy_bf16 *k /* ldk */, int ldk, const hy_bf16 *v /* ldv */, int ldv, const hy_seqs *s, int NH, int NKV, int M,
                     int W, float scale);
+/* part: scratch of hy_fa_split_bytes(&plan) bytes for the plan of
+ * hy_fa_split_plan(s, M, W) (unused when that is 0). */
 hy_status hy_fa_bwd(hy_cuda_ctx *c, hy_bf16 *dq /* [N, NH·64] lddq */, int lddq, hy_bf16 *dk /* [N, NKV·64] += */,
                     hy_bf16 *dv /* [N, NKV·128] += */, const hy_bf16 *dout /* [N, NH·128] */, const float *delta /* [NH, N] */,
                     const float *lse /* [NH, N] */, const hy_bf16 *q, int ldq, const hy_bf16 *k, int ldk, const hy_bf16 *v, int ldv,
-                    const hy_seqs *s, int NH, int NKV, int M, int W, float scale);
+                    const hy_seqs *s, int NH, int NKV, int M, int W, float scale, float *part);
 
 /* Does the fused path apply (layout and alignment)? */
 static inline bool hy_fa_eligible(int DQK, int DV, const void *const *ptrs, int nptr, const int *lds, int nld) {

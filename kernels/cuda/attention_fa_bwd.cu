@@ -14,6 +14,8 @@
  *   k_fa_dq: one CTA per (query head, query tile, document) over the visible
  *     key tiles (same walk as the forward): S, P, dP = dO·Vᵀ, dS, dQ += dS·K;
  *     dq = scale·dQ is written (overwrite) with row stride lddq (any parity).
+ *   Windowed layers: the meta key tiles' query ranges are split in chunks
+ *     (hy_fa_split_plan) whose fp32 partials k_fa_dkv_sum adds in order.
  * P and dS enter the second products as bf16 (re-packed C fragments), the
  * statistics and accumulators are fp32. */
 #include "kernels/cuda/attention_fa.cuh"
@@ -27,13 +29,15 @@ static __device__ __forceinline__ float fa_exp2b(float x) {
 static __global__ void __launch_bounds__(HY_FA_THREADS, 2)
     k_fa_dkv(hy_bf16 *dk, hy_bf16 *dv, const hy_bf16 *dout, const float *lse, const float *delta, const hy_bf16 *q, int ldq,
              const hy_bf16 *k, int ldk, const hy_bf16 *v, int ldv, const int32_t *cu, int N, int NH, int NKV, int G, int M, int W,
-             float sl2, float scale) {
+             float sl2, float scale, hy_fa_split sp, float *part) {
     extern __shared__ __align__(128) unsigned char fa_smem[];
     hy_bf16 *sK = (hy_bf16 *)fa_smem, *sV = sK + 64 * 64;
     /* two buffers of the (query tile, head) step: Q, dO, lse·log2e, Δ */
     hy_bf16 *sQ = sV + 64 * 128, *sO = sQ + 2 * 64 * 64;
     float *sL = (float *)(sO + 2 * 64 * 128), *sD = sL + 2 * 64;
-    const int kt = blockIdx.x, g = blockIdx.y, d = blockIdx.z;
+    /* x < mt·nsplit: chunk `sc` of meta key tile kt (partials); else a key tile written directly */
+    const int g = blockIdx.y, d = blockIdx.z, xs = sp.mt * sp.nsplit, split = (int)blockIdx.x < xs;
+    const int kt = split ? (int)blockIdx.x / sp.nsplit : (int)blockIdx.x - xs + sp.mt, sc = split ? (int)blockIdx.x % sp.nsplit : 0;
     const int base = cu[d], len = cu[d + 1] - base, j0 = kt * HY_FA_TILE;
     if (j0 >= len) return;
     const int j1 = min(len, j0 + HY_FA_TILE) - 1;
@@ -41,10 +45,11 @@ static __global__ void __launch_bounds__(HY_FA_THREADS, 2)
     fa_load_tile<64>(sK, k + (size_t)base * ldk + g * 64, ldk, j0, len);
     fa_load_tile<128>(sV, v + (size_t)base * ldv + g * 128, ldv, j0, len);
     const int ilast = (W < 0 || j0 < M) ? len - 1 : min(len - 1, j1 + W);
-    const int niter = (ilast / HY_FA_TILE - kt + 1) * G;
+    const int qa = kt + sc * sp.chunk, qb = split ? min(ilast / HY_FA_TILE, qa + sp.chunk - 1) : ilast / HY_FA_TILE;
+    const int niter = qb >= qa ? (qb - qa + 1) * G : 0;
     const int ldo = NH * 128;
     auto issue = [&](int it) {
-        const int i0 = (kt + it / G) * HY_FA_TILE, h = g * G + it % G, b = it & 1;
+        const int i0 = (qa + it / G) * HY_FA_TILE, h = g * G + it % G, b = it & 1;
         fa_load_tile<64>(sQ + b * 64 * 64, q + (size_t)base * ldq + h * 64, ldq, i0, len);
         fa_load_tile<128>(sO + b * 64 * 128, dout + (size_t)base * ldo + h * 128, ldo, i0, len);
         if (threadIdx.x < HY_FA_TILE) {
@@ -53,7 +58,7 @@ static __global__ void __launch_bounds__(HY_FA_THREADS, 2)
             sD[b * 64 + threadIdx.x] = i < len ? delta[(size_t)h * N + base + i] : 0.f;
         }
     };
-    issue(0);
+    if (niter > 0) issue(0);
     fa_commit();
 
     float dka[8][4], dva[16][4];
@@ -70,7 +75,7 @@ static __global__ void __launch_bounds__(HY_FA_THREADS, 2)
         fa_commit();
         fa_wait<1>();
         __syncthreads();
-        const int i0 = (kt + it / G) * HY_FA_TILE;
+        const int i0 = (qa + it / G) * HY_FA_TILE;
         /* Sᵀ = K·Qᵀ: 16 keys × 64 queries per warp */
         float s[8][4], dp[8][4];
 #pragma unroll
@@ -143,6 +148,21 @@ static __global__ void __launch_bounds__(HY_FA_THREADS, 2)
         }
         __syncthreads(); /* buffer b is refilled by the next step's issue */
     }
+    fa_wait<0>(); /* no copy in flight at exit (niter = 0: K/V only) */
+    if (split) {
+        float *pp = part + ((((size_t)d * NKV + g) * sp.mt + kt) * sp.nsplit + sc) * HY_FA_TILE * 192;
+#pragma unroll
+        for (int rr = 0; rr < 2; rr++) {
+            float *row = pp + (size_t)(jr - j0 + rr * 8) * 192 + (lane & 3) * 2;
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+                *reinterpret_cast<float2 *>(row + nt * 8) = make_float2(scale * dka[nt][2 * rr], scale * dka[nt][2 * rr + 1]);
+#pragma unroll
+            for (int nt = 0; nt < 16; nt++)
+                *reinterpret_cast<float2 *>(row + 64 + nt * 8) = make_float2(dva[nt][2 * rr], dva[nt][2 * rr + 1]);
+        }
+        return;
+    }
 #pragma unroll
     for (int rr = 0; rr < 2; rr++) {
         const int j = jr + rr * 8;
@@ -159,6 +179,29 @@ static __global__ void __launch_bounds__(HY_FA_THREADS, 2)
             float2 o = __bfloat1622float2(vp[nt * 4]);
             vp[nt * 4] = __floats2bfloat162_rn(o.x + dva[nt][2 * rr], o.y + dva[nt][2 * rr + 1]);
         }
+    }
+}
+
+/* dk/dv rows of the split meta tiles += Σ_chunks partial, chunks in order.
+ * One thread per (document, kv head, meta row, column pair of the 192). */
+static __global__ void k_fa_dkv_sum(hy_bf16 *dk, hy_bf16 *dv, const float *part, const int32_t *cu, int n_docs, int NKV,
+                                    hy_fa_split sp) {
+    const size_t total = (size_t)n_docs * NKV * sp.mt * HY_FA_TILE * 96;
+    for (size_t x = blockIdx.x * (size_t)blockDim.x + threadIdx.x; x < total; x += (size_t)gridDim.x * blockDim.x) {
+        const int cp = (int)(x % 96), r = (int)(x / 96 % HY_FA_TILE);
+        const size_t tile = x / 96 / HY_FA_TILE; /* (d·NKV + g)·mt + kt */
+        const int kt = (int)(tile % sp.mt), g = (int)(tile / sp.mt % NKV), d = (int)(tile / sp.mt / NKV);
+        const int base = cu[d], j = kt * HY_FA_TILE + r;
+        if (j >= cu[d + 1] - base) continue;
+        float2 acc = make_float2(0.f, 0.f);
+        for (int c = 0; c < sp.nsplit; c++) {
+            const float2 p = *reinterpret_cast<const float2 *>(part + ((tile * sp.nsplit + c) * HY_FA_TILE + r) * 192 + cp * 2);
+            acc.x += p.x, acc.y += p.y;
+        }
+        __nv_bfloat162 *dst = cp < 32 ? reinterpret_cast<__nv_bfloat162 *>(dk + (size_t)(base + j) * NKV * 64 + g * 64 + cp * 2)
+                                      : reinterpret_cast<__nv_bfloat162 *>(dv + (size_t)(base + j) * NKV * 128 + g * 128 + (cp - 32) * 2);
+        const float2 o = __bfloat1622float2(*dst);
+        *dst = __floats2bfloat162_rn(o.x + acc.x, o.y + acc.y);
     }
 }
 
@@ -277,15 +320,22 @@ static __global__ void __launch_bounds__(HY_FA_THREADS, 2)
 hy_status hy_fa_bwd(hy_cuda_ctx *c, hy_bf16 *dq /* [N, NH·64] lddq */, int lddq, hy_bf16 *dk /* [N, NKV·64] += */,
                     hy_bf16 *dv /* [N, NKV·128] += */, const hy_bf16 *dout /* [N, NH·128] */, const float *delta /* [NH, N] */,
                     const float *lse /* [NH, N] */, const hy_bf16 *q, int ldq, const hy_bf16 *k, int ldk, const hy_bf16 *v, int ldv,
-                    const hy_seqs *s, int NH, int NKV, int M, int W, float scale) {
+                    const hy_seqs *s, int NH, int NKV, int M, int W, float scale, float *part) {
     const int tiles = HY_CEIL_DIV(s->max_len, HY_FA_TILE), G = NH / NKV;
     const float sl2 = scale * HY_FA_LOG2E;
     if (dk && dv) {
         const size_t smem = sizeof(hy_bf16) * (64 * 64 + 64 * 128 + 2 * 64 * 64 + 2 * 64 * 128) + sizeof(float) * 4 * 64;
         HY_CUDA_CHECK(c, cudaFuncSetAttribute((const void *)k_fa_dkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        k_fa_dkv<<<dim3(tiles, NKV, s->n_docs), HY_FA_THREADS, smem, c->stream>>>(dk, dv, dout, lse, delta, q, ldq, k, ldk, v, ldv, s->cu,
-                                                                                  s->n, NH, NKV, G, M, W, sl2, scale);
+        const hy_fa_split sp = hy_fa_split_plan(s, M, W);
+        const int nx = tiles - sp.mt + sp.mt * sp.nsplit;
+        k_fa_dkv<<<dim3(nx, NKV, s->n_docs), HY_FA_THREADS, smem, c->stream>>>(dk, dv, dout, lse, delta, q, ldq, k, ldk, v, ldv, s->cu,
+                                                                               s->n, NH, NKV, G, M, W, sl2, scale, sp, part);
         HY_CUDA_LAUNCH_CHECK(c, "attention_bwd dk/dv (fused)");
+        if (sp.mt) {
+            const size_t n = (size_t)s->n_docs * NKV * sp.mt * HY_FA_TILE * 96;
+            k_fa_dkv_sum<<<hy_cuda_blocks(n, 256), 256, 0, c->stream>>>(dk, dv, part, s->cu, s->n_docs, NKV, sp);
+            HY_CUDA_LAUNCH_CHECK(c, "attention_bwd dk/dv meta sum (fused)");
+        }
     }
     if (dq) {
         const size_t smem = sizeof(hy_bf16) * (64 * 64 + 64 * 128 + 2 * 64 * 64 + 2 * 64 * 128);
