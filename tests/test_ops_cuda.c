@@ -315,6 +315,8 @@ HY_TEST(cuda_rmsnorm) {
         fails += rms_case(&e, m, 37, 130, 140, 135, 0);   /* odd D, strided in and out */
         fails += rms_case(&e, m, 37, 130, 140, 135, 1);   /* dx accumulates (residual stream) */
         fails += rms_case(&e, m, 70, 1600, 1600, 1600, 1); /* hidden size of 1.5B */
+        fails += rms_case(&e, m, 1001, 16, 48, 34, 1);     /* many narrow rows: the warp-per-row path, partial last block */
+        fails += rms_case(&e, m, 9, 257, 260, 257, 0);     /* just above the warp-per-row width */
     }
     tc_env_close(&e);
     return fails != 0;

@@ -12,6 +12,45 @@
 #include "kernels/rmsnorm.h"
 
 enum { HY_RMS_THREADS = 256, HY_RMS_CHUNK = 64 };
+/* Rows of at most HY_RMS_WARP_D elements (Hymba's dt/B/C norms: 100, 16, 16)
+ * get one warp each, 8 rows per block, instead of a 256-thread block per row
+ * that leaves most threads idle; the sums are warp shuffles (fixed order). */
+enum { HY_RMS_WARP_D = 256, HY_RMS_WARP_ROWS = HY_RMS_THREADS / 32 };
+
+template <typename T>
+static __global__ void k_rms_fwd_warp(T *out, int ldo, float *rstd, const T *x, int ldx, const T *w, int n, int D, float eps) {
+    int lane = threadIdx.x & 31;
+    size_t row = (size_t)blockIdx.x * HY_RMS_WARP_ROWS + (threadIdx.x >> 5);
+    if (row >= (size_t)n) return; /* the whole warp leaves together */
+    const T *xr = x + row * (size_t)ldx;
+    float ss = 0.f;
+    for (int i = lane; i < D; i += 32) {
+        float v = hy_ld<T>(xr + i);
+        ss += v * v;
+    }
+    float r = rsqrtf(hy_warp_sum(ss) / (float)D + eps);
+    if (lane == 0) rstd[row] = r;
+    T *orow = out + row * (size_t)ldo;
+    for (int i = lane; i < D; i += 32) hy_st<T>(orow + i, hy_ld<T>(w + i) * hy_round<T>(hy_ld<T>(xr + i) * r));
+}
+
+template <typename T>
+static __global__ void k_rms_bwd_dx_warp(T *dx, int lddx, const T *dout, int ldo, const T *x, int ldx, const T *w, const float *rstd,
+                                         int n, int D, int accumulate) {
+    int lane = threadIdx.x & 31;
+    size_t row = (size_t)blockIdx.x * HY_RMS_WARP_ROWS + (threadIdx.x >> 5);
+    if (row >= (size_t)n) return;
+    const T *xr = x + row * (size_t)ldx, *dr = dout + row * (size_t)ldo;
+    float r = rstd[row], dot = 0.f;
+    for (int i = lane; i < D; i += 32) dot += hy_ld<T>(dr + i) * hy_ld<T>(w + i) * hy_ld<T>(xr + i) * r;
+    dot = hy_warp_sum(dot) / (float)D;
+    T *dxr = dx + row * (size_t)lddx;
+    for (int i = lane; i < D; i += 32) {
+        float g = hy_ld<T>(dr + i) * hy_ld<T>(w + i), nv = hy_ld<T>(xr + i) * r;
+        float v = r * (g - nv * dot);
+        hy_st<T>(dxr + i, accumulate ? hy_ld<T>(dxr + i) + v : v);
+    }
+}
 
 template <typename T>
 static __global__ void k_rms_fwd(T *out, int ldo, float *rstd, const T *x, int ldx, const T *w, int D, float eps) {
@@ -66,7 +105,9 @@ static __global__ void k_rms_bwd_dw_part(float *partial, const T *dout, int ldo,
 template <typename T>
 static hy_status rms_fwd(hy_cuda_ctx *c, T *out, int ldo, float *rstd, const T *x, int ldx, const T *w, int n, int D,
                          float eps) {
-    k_rms_fwd<T><<<n, HY_RMS_THREADS, 0, c->stream>>>(out, ldo, rstd, x, ldx, w, D, eps);
+    if (D <= HY_RMS_WARP_D)
+        k_rms_fwd_warp<T><<<HY_CEIL_DIV(n, HY_RMS_WARP_ROWS), HY_RMS_THREADS, 0, c->stream>>>(out, ldo, rstd, x, ldx, w, n, D, eps);
+    else k_rms_fwd<T><<<n, HY_RMS_THREADS, 0, c->stream>>>(out, ldo, rstd, x, ldx, w, D, eps);
     HY_CUDA_LAUNCH_CHECK(c, "rmsnorm_fwd");
     return HY_OK;
 }
@@ -75,7 +116,10 @@ template <typename T>
 static hy_status rms_bwd(hy_cuda_ctx *c, T *dx, int lddx, float *dw, const T *dout, int ldo, const T *x, int ldx,
                          const T *w, const float *rstd, int n, int D, int accumulate) {
     if (dx) {
-        k_rms_bwd_dx<T><<<n, HY_RMS_THREADS, 0, c->stream>>>(dx, lddx, dout, ldo, x, ldx, w, rstd, D, accumulate);
+        if (D <= HY_RMS_WARP_D)
+            k_rms_bwd_dx_warp<T><<<HY_CEIL_DIV(n, HY_RMS_WARP_ROWS), HY_RMS_THREADS, 0, c->stream>>>(dx, lddx, dout, ldo, x, ldx, w, rstd,
+                                                                                                   n, D, accumulate);
+        else k_rms_bwd_dx<T><<<n, HY_RMS_THREADS, 0, c->stream>>>(dx, lddx, dout, ldo, x, ldx, w, rstd, D, accumulate);
         HY_CUDA_LAUNCH_CHECK(c, "rmsnorm_bwd dx");
     }
     if (dw) {
