@@ -58,27 +58,39 @@ template <int G> static constexpr int sc_bwd_smem_floats() {
     return SC_L * 2 * SC_S * G + SC_L + (SC_L / SC_K) * SC_S * SC_THREADS + SC_NW * SC_K * 2 * SC_S * G;
 }
 
-/* Per-row scalars of one sub-chunk, loaded once. */
+/* Raw inputs of one sub-chunk's rows (0 past the chunk or the channels). */
+struct sc_raw {
+    float u[SC_K], d[SC_K], z[SC_K], g[SC_K];
+};
+/* Per-row scalars of one sub-chunk, derived once from sc_raw. */
 struct sc_rows {
     float uv[SC_K], dl[SC_K], gy[SC_K], fz[SC_K], sg[SC_K];
 };
 
 template <typename T>
-static __device__ __forceinline__ void sc_load_rows(sc_rows &r, const sc_lane &l, const T *u, const T *delta, const T *z, int ldz,
-                                                    const T *dy, int t0, int kc, int DI) {
+static __device__ __forceinline__ void sc_load_raw(sc_raw &w, const sc_lane<SC_S> &l, const T *u, const T *delta, const T *z, int ldz,
+                                                   const T *dy, int t0, int kc, int DI) {
 #pragma unroll
     for (int jj = 0; jj < SC_K; jj++) {
-        r.uv[jj] = r.dl[jj] = r.gy[jj] = r.fz[jj] = r.sg[jj] = 0.f;
+        w.u[jj] = w.d[jj] = w.z[jj] = w.g[jj] = 0.f;
         if (jj < kc && l.ech) {
             size_t o = (size_t)(t0 + jj) * DI + l.e;
-            float s = hy_ld<T>(delta + o) + l.dtb, zv = hy_ld<T>(z + (size_t)(t0 + jj) * ldz + l.e), gv = hy_ld<T>(dy + o);
-            float sz = hy_sigmoid(zv);
-            r.uv[jj] = hy_ld<T>(u + o);
-            r.dl[jj] = sc_softplus(s);
-            r.sg[jj] = s > 20.f ? 1.f : hy_sigmoid(s);
-            r.gy[jj] = gv * zv * sz;
-            r.fz[jj] = gv * sz * (1.f + zv * (1.f - sz));
+            w.u[jj] = hy_ld<T>(u + o), w.d[jj] = hy_ld<T>(delta + o), w.g[jj] = hy_ld<T>(dy + o);
+            w.z[jj] = hy_ld<T>(z + (size_t)(t0 + jj) * ldz + l.e);
         }
+    }
+}
+
+/* (zero raw values give gy = fz = uv = 0: padding channels contribute nothing) */
+template <typename T> static __device__ __forceinline__ void sc_rows_of(sc_rows &r, const sc_raw &w, float dtb) {
+#pragma unroll
+    for (int jj = 0; jj < SC_K; jj++) {
+        float s = w.d[jj] + dtb, zv = w.z[jj], gv = w.g[jj], sz = sc_sigmoid<T>(zv);
+        r.uv[jj] = w.u[jj];
+        r.dl[jj] = sc_softplus<T>(s);
+        r.sg[jj] = s > 20.f ? 1.f : sc_sigmoid<T>(s);
+        r.gy[jj] = gv * zv * sz;
+        r.fz[jj] = gv * sz * (1.f + zv * (1.f - sz));
     }
 }
 
@@ -91,36 +103,43 @@ static __global__ void __launch_bounds__(SC_THREADS, 3)
     extern __shared__ __align__(16) float sc_smem[];
     float *sbc = sc_smem, *ck = sbc + SC_L * 2 * NSP + SC_L, *sred = ck + (SC_L / SC_K) * SC_S * SC_THREADS;
     int *spos = (int *)(sbc + SC_L * 2 * NSP);
-    sc_lane l;
-    sc_lane_init<T, G>(l, dt_bias, A_log, D, DI, DS);
+    sc_lane<SC_S> l;
+    sc_lane_init<T, SC_S, G>(l, dt_bias, A_log, D, DI, DS);
     const int c = blockIdx.y, t0 = c * SC_L, cnt = min(SC_L, N - t0), tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-    sc_stage<T, G>(sbc, spos, Bm, Cm, ldbc, pos, t0, N, DS);
+    sc_stage<T, NSP>(sbc, spos, Bm, Cm, ldbc, pos, t0, N, DS);
     float h[SC_S], lc[SC_S], accA[SC_S], accdt = 0.f, accD = 0.f;
-    sc_load_carry<G>(cy.hend, l, c, DI, DS, h);
-    sc_load_carry<G>(cy.lloc, l, c, DI, DS, lc);
+    sc_load_carry<SC_S>(cy.hend, l, c, DI, DS, h);
+    sc_load_carry<SC_S>(cy.lloc, l, c, DI, DS, lc);
     __syncthreads();
 
-    /* sweep 1: states before each sub-chunk */
+    /* sweep 1: states before each sub-chunk (u, delta of the next sub-chunk
+     * loaded before this one is computed) */
+    float nu[SC_K], nd[SC_K];
+#pragma unroll
+    for (int jj = 0; jj < SC_K; jj++) {
+        nu[jj] = nd[jj] = 0.f;
+        if (jj < cnt && l.ech) nu[jj] = hy_ld<T>(u + (size_t)(t0 + jj) * DI + l.e), nd[jj] = hy_ld<T>(delta + (size_t)(t0 + jj) * DI + l.e);
+    }
     for (int j0 = 0; j0 < cnt; j0 += SC_K) {
         float uv[SC_K], dv[SC_K];
 #pragma unroll
         for (int i = 0; i < SC_S; i++) ck[((j0 / SC_K) * SC_S + i) * SC_THREADS + tid] = h[i];
 #pragma unroll
         for (int jj = 0; jj < SC_K; jj++) {
-            uv[jj] = dv[jj] = 0.f;
-            if (j0 + jj < cnt && l.ech) {
-                size_t o = (size_t)(t0 + j0 + jj) * DI + l.e;
-                uv[jj] = hy_ld<T>(u + o), dv[jj] = hy_ld<T>(delta + o);
+            uv[jj] = nu[jj], dv[jj] = nd[jj], nu[jj] = nd[jj] = 0.f;
+            if (j0 + SC_K + jj < cnt && l.ech) {
+                size_t o = (size_t)(t0 + j0 + SC_K + jj) * DI + l.e;
+                nu[jj] = hy_ld<T>(u + o), nd[jj] = hy_ld<T>(delta + o);
             }
         }
 #pragma unroll
         for (int jj = 0; jj < SC_K; jj++) {
             if (j0 + jj < cnt) {
                 const int j = j0 + jj, rs = spos[j] == 0;
-                float dl = sc_softplus(dv[jj] + l.dtb), dlu = dl * uv[jj], B[SC_S];
-                sc_row<G>(sbc, j, 0, l.g, B);
+                float dl = sc_softplus<T>(dv[jj] + l.dtb), dlu = dl * uv[jj], B[SC_S];
+                sc_row<SC_S, G>(sbc, j, 0, l.g, B);
 #pragma unroll
-                for (int i = 0; i < SC_S; i++) h[i] = fmaf(rs ? 0.f : exp2f(dl * l.A2[i]), h[i], dlu * B[i]);
+                for (int i = 0; i < SC_S; i++) h[i] = fmaf(rs ? 0.f : sc_ex2(dl * l.A2[i]), h[i], dlu * B[i]);
             }
         }
     }
@@ -130,7 +149,11 @@ static __global__ void __launch_bounds__(SC_THREADS, 3)
     for (int j0 = ((cnt - 1) / SC_K) * SC_K; j0 >= 0; j0 -= SC_K) {
         const int kc = min(SC_K, cnt - j0);
         sc_rows r;
-        sc_load_rows<T>(r, l, u, delta, z, ldz, dy, t0 + j0, kc, DI);
+        {
+            sc_raw raw;
+            sc_load_raw<T>(raw, l, u, delta, z, ldz, dy, t0 + j0, kc, DI);
+            sc_rows_of<T>(r, raw, l.dtb);
+        }
         float h0[SC_S], hs[SC_K][SC_S];
 #pragma unroll
         for (int i = 0; i < SC_S; i++) h0[i] = h[i] = ck[((j0 / SC_K) * SC_S + i) * SC_THREADS + tid];
@@ -139,9 +162,9 @@ static __global__ void __launch_bounds__(SC_THREADS, 3)
             if (jj < kc) {
                 const int rs = spos[j0 + jj] == 0;
                 float dlu = r.dl[jj] * r.uv[jj], B[SC_S];
-                sc_row<G>(sbc, j0 + jj, 0, l.g, B);
+                sc_row<SC_S, G>(sbc, j0 + jj, 0, l.g, B);
 #pragma unroll
-                for (int i = 0; i < SC_S; i++) h[i] = fmaf(rs ? 0.f : exp2f(r.dl[jj] * l.A2[i]), h[i], dlu * B[i]);
+                for (int i = 0; i < SC_S; i++) h[i] = fmaf(rs ? 0.f : sc_ex2(r.dl[jj] * l.A2[i]), h[i], dlu * B[i]);
             }
 #pragma unroll
             for (int i = 0; i < SC_S; i++) hs[jj][i] = h[i];
@@ -152,11 +175,11 @@ static __global__ void __launch_bounds__(SC_THREADS, 3)
                 const int j = j0 + jj, rs = spos[j] == 0;
                 const float dl = r.dl[jj], uv = r.uv[jj], gy = r.gy[jj], dlu = dl * uv;
                 float B[SC_S], C[SC_S], v[2 * SC_S], yp = 0.f, lb = 0.f, dd = 0.f;
-                sc_row<G>(sbc, j, 0, l.g, B);
-                sc_row<G>(sbc, j, 1, l.g, C);
+                sc_row<SC_S, G>(sbc, j, 0, l.g, B);
+                sc_row<SC_S, G>(sbc, j, 1, l.g, C);
 #pragma unroll
                 for (int i = 0; i < SC_S; i++) {
-                    float a = rs ? 0.f : exp2f(dl * l.A2[i]);
+                    float a = rs ? 0.f : sc_ex2(dl * l.A2[i]);
                     float lam = fmaf(gy, C[i], lc[i]), ht = hs[jj][i], hp = jj > 0 ? hs[jj > 0 ? jj - 1 : 0][i] : h0[i];
                     float la = lam * (a * hp);
                     yp = fmaf(C[i], ht, yp);

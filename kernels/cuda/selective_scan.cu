@@ -38,8 +38,11 @@ static __global__ void k_scan_bc_reduce(T *dBm, T *dCm, int lddbc, const float *
     }
 }
 
-/* Lanes per channel: DS ≤ 8·G. */
+/* Lanes per channel of the backward's final pass (8 states per lane): DS ≤ 8·G. */
 static int scan_lanes(int DS) { return DS <= 8 ? 1 : DS <= 16 ? 2 : 4; }
+/* The forward-type passes (local, carry-consuming forward): S states per lane, G lanes:
+ * (8, 1), (16, 1), (16, 2) for DS ≤ 8, 16, 32 (cases 0, 1, 2). */
+static int scan_fwd_layout(int DS) { return DS <= 8 ? 0 : DS <= 16 ? 1 : 2; }
 
 /* Carve the carry arrays (and, when bwd_out, the backward partials) from scratch. */
 static hy_status scan_scratch(hy_cuda_ctx *c, int N, int DI, int DS, int groups, sc_carry *cy, sc_bwd_out *bo) {
@@ -66,19 +69,19 @@ static hy_status scan_scratch(hy_cuda_ctx *c, int N, int DI, int DS, int groups,
     return HY_OK;
 }
 
-template <typename T, int G>
+template <typename T, int S, int G>
 static hy_status scan_fwd_g(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
                             const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
     const int N = s->n, nch = HY_CEIL_DIV(N, SC_L);
     sc_carry cy;
     HY_TRY(scan_scratch(c, N, DI, DS, 0, &cy, NULL));
     dim3 grid(HY_CEIL_DIV(DI, SC_THREADS / G), nch);
-    k_sc_local<T, G, false><<<grid, SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, NULL,
+    k_sc_local<T, S, G, false><<<grid, SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, NULL,
                                                                  s->pos, N, DI, DS);
     HY_CUDA_LAUNCH_CHECK(c, "scan_fwd local");
     k_sc_carry<T><<<hy_cuda_blocks((size_t)DI * DS, 128), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
     HY_CUDA_LAUNCH_CHECK(c, "scan_fwd carry");
-    k_sc_fwd_final<T, G><<<grid, SC_THREADS, 0, c->stream>>>(y, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->pos,
+    k_sc_fwd_final<T, S, G><<<grid, SC_THREADS, 0, c->stream>>>(y, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->pos,
                                                              N, DI, DS);
     HY_CUDA_LAUNCH_CHECK(c, "scan_fwd final");
     return HY_OK;
@@ -87,14 +90,15 @@ static hy_status scan_fwd_g(hy_cuda_ctx *c, T *y, const T *u, const T *delta, co
 template <typename T>
 static hy_status scan_fwd(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
                           const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
-    switch (scan_lanes(DS)) {
-    case 1: return scan_fwd_g<T, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
-    case 2: return scan_fwd_g<T, 2>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
-    default: return scan_fwd_g<T, 4>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    switch (scan_fwd_layout(DS)) {
+    case 0: return scan_fwd_g<T, 8, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    case 1: return scan_fwd_g<T, 16, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    default: return scan_fwd_g<T, 16, 2>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
     }
 }
 
-template <typename T, int G>
+/* SL, GL: layout of the local pass; G: lanes per channel of the final pass. */
+template <typename T, int SL, int GL, int G>
 static hy_status scan_bwd_g(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, int lddbc, T *dz, int lddz, float *ddt_bias,
                             float *dA_log, float *dD, const T *dy, const T *u, const T *delta, const T *dt_bias,
                             const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *D, const T *z, int ldz,
@@ -104,7 +108,7 @@ static hy_status scan_bwd_g(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, in
     sc_bwd_out bo;
     HY_TRY(scan_scratch(c, N, DI, DS, groups, &cy, &bo));
     dim3 grid(groups, nch);
-    k_sc_local<T, G, true><<<grid, SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, dy,
+    k_sc_local<T, SL, GL, true><<<dim3(HY_CEIL_DIV(DI, SC_THREADS / GL), nch), SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, dy,
                                                                 s->pos, N, DI, DS);
     HY_CUDA_LAUNCH_CHECK(c, "scan_bwd local");
     k_sc_carry<T><<<hy_cuda_blocks((size_t)DI * DS, 128), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
@@ -128,13 +132,13 @@ static hy_status scan_bwd(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, int 
                           float *dA_log, float *dD, const T *dy, const T *u, const T *delta, const T *dt_bias,
                           const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *D, const T *z, int ldz,
                           const hy_seqs *s, int DI, int DS) {
-#define HY_SCAN_BWD(GG)                                                                                                   \
-    scan_bwd_g<T, GG>(c, du, ddelta, dBm, dCm, lddbc, dz, lddz, ddt_bias, dA_log, dD, dy, u, delta, dt_bias, A_log, Bm, Cm, \
+#define HY_SCAN_BWD(SL, GL, GG)                                                                                           \
+    scan_bwd_g<T, SL, GL, GG>(c, du, ddelta, dBm, dCm, lddbc, dz, lddz, ddt_bias, dA_log, dD, dy, u, delta, dt_bias, A_log, Bm, Cm, \
                       ldbc, D, z, ldz, s, DI, DS)
-    switch (scan_lanes(DS)) {
-    case 1: return HY_SCAN_BWD(1);
-    case 2: return HY_SCAN_BWD(2);
-    default: return HY_SCAN_BWD(4);
+    switch (scan_lanes(DS)) { /* DS ≤ 8, 16, 32 */
+    case 1: return HY_SCAN_BWD(8, 1, 1);
+    case 2: return HY_SCAN_BWD(16, 1, 2);
+    default: return HY_SCAN_BWD(16, 2, 4);
     }
 #undef HY_SCAN_BWD
 }
