@@ -49,6 +49,13 @@ static const char HY_MID_CFG[] =
  * same amplification makes them noise-dominated (measured up to ~100%).  So
  * they get their own bound: 2e-4 in fp32 (this is where their wiring is
  * checked), and in bf16 only "finite and of the right size" (1.5).
+ * The conv1d weight and bias gradients are sums over every row of the
+ * pre-SiLU gradient, which cancels as strongly: with the chunked conv/scan
+ * kernels (different but fixed summation order) the mid model's last layer
+ * measured 2.0e-5 (bias) / 1.0e-5 (weight) in fp32 and 0.34 in bf16 on the
+ * H100 — the bf16/fp32 ratio (1.7e4) is that of the two roundings (2^15),
+ * i.e. amplified rounding, not a wiring error — so they join this class;
+ * the conv op itself is held to 1e-5 in fp32 by test_ops_cuda.
  * fp32 otherwise: the issue's ~1e-5 (measured: logits 6.3e-7 spec12, 8.8e-6
  * mid; well-conditioned gradients below 1e-5).
  * bf16 otherwise: every activation is stored in bf16 (relative rounding
@@ -65,7 +72,7 @@ static const mc_tol MC_TOL_FP32 = {2e-5, 1e-5, 1e-5, 1e-5, 2e-4, 2e-5};
 static const mc_tol MC_TOL_BF16 = {0.1, 5e-2, 1e-3, 0.1, 1.5, 5e-2};
 
 static int mc_ill_conditioned(const char *name) {
-    return strstr(name, "mamba.x_proj") || strstr(name, "B_layernorm") || strstr(name, "C_layernorm");
+    return strstr(name, "mamba.x_proj") || strstr(name, "B_layernorm") || strstr(name, "C_layernorm") || strstr(name, "mamba.conv1d");
 }
 
 typedef struct {
