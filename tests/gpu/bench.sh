@@ -17,7 +17,7 @@ CFG=../shared/hymba-1.5b
 [ -f "$CFG/config.json" ] || CFG=gpu-carry/shared/hymba-1.5b
 PARTS=${HYMBA_BENCH_PARTS:-sft4096 kernels flex4096 dpo sft2048 sft8192 profile flex}
 RC=0
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv >"$OUT/bench_env.txt" 2>&1
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv,noheader 2>&1
 rows() { echo $(( $2 * ($1 + 128) )); } # rows of N docs of L tokens (128 meta each)
 sft() { # doc-len, docs
     echo "== SFT, $1-token documents x $2 (16K text tokens per micro-batch)"
