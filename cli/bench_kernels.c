@@ -260,10 +260,11 @@ static hy_status hy_kb_rope(hy_kb_bufs *b, const hy_kb_shape *s, int W, int reps
 }
 
 /* A product of the model: W = 0 the in_proj ([N,C]·[P,C]ᵀ), W = 1 the LM head
- * on one chunk of text rows ([chunk,C]·[V,C]ᵀ, ld Vp). */
+ * on one chunk of text rows ([chunk,C]·[Vp,C]ᵀ). */
 static hy_status hy_kb_matmul(hy_kb_bufs *b, const hy_kb_shape *s, int which, int reps, hy_kb_out *out) {
     const hy_ops *o = b->o;
-    int n = which ? s->chunk : s->N, O = which ? s->V : s->P, I = s->C, ldo = which ? s->Vp : s->P;
+    /* the head runs on the embedding padded to Vp rows, as the model does (model_run.c) */
+    int n = which ? s->chunk : s->N, O = which ? s->Vp : s->P, I = s->C, ldo = which ? s->Vp : s->P;
     hy_act *x, *w, *y, *dy, *dx;
     float *dw;
     HY_TRY(hy_kb_act(b, (size_t)n * I, 0, 1, 0, &x));
