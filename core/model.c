@@ -212,11 +212,31 @@ hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *op
 
 hy_status hy_model_create_ex(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training,
                              size_t buffer_elems) {
+    hy_model_limits lim = {max_text_tokens, max_docs, 0};
+    return hy_model_create_lim(out, cfg, ops, &lim, training, buffer_elems);
+}
+
+/* Check the limits and the mode; the rows bound defaults to (and is capped
+ * at) text + one meta block per document. */
+static hy_status hy_model_limits_check(const hy_config *cfg, hy_model_limits *lim, int mode) {
+    if (lim->max_text < 1 || lim->max_docs < 1 || lim->max_docs > lim->max_text)
+        return hy_errorf(HY_ERR_ARG, "model plan: need 1 <= documents (%d) <= text tokens (%d)", lim->max_docs, lim->max_text);
+    if (mode < HY_MODEL_INFER || mode > HY_MODEL_TRAIN_KEEP_ALL)
+        return hy_errorf(HY_ERR_ARG, "model plan: mode %d is not HY_MODEL_INFER, HY_MODEL_TRAIN or HY_MODEL_TRAIN_KEEP_ALL", mode);
+    int64_t cap = (int64_t)lim->max_text + (int64_t)lim->max_docs * cfg->num_meta;
+    if (cap > INT32_MAX) return hy_errorf(HY_ERR_ARG, "model plan: %lld rows per micro-batch is too many", (long long)cap);
+    if (lim->max_rows <= 0 || lim->max_rows > cap) lim->max_rows = (int)cap;
+    if (lim->max_rows < 1 + cfg->num_meta)
+        return hy_errorf(HY_ERR_ARG, "model plan: %d rows cannot hold one document (%d meta rows + 1 token)", lim->max_rows, cfg->num_meta);
+    return HY_OK;
+}
+
+hy_status hy_model_create_lim(hy_model **out, const hy_config *cfg, const hy_ops *ops, const hy_model_limits *limits, int training,
+                              size_t buffer_elems) {
     *out = NULL;
-    if (max_text_tokens < 1 || max_docs < 1 || max_docs > max_text_tokens)
-        return hy_errorf(HY_ERR_ARG, "model plan: need 1 <= documents (%d) <= text tokens (%d)", max_docs, max_text_tokens);
-    if (training < HY_MODEL_INFER || training > HY_MODEL_TRAIN_KEEP_ALL)
-        return hy_errorf(HY_ERR_ARG, "model plan: mode %d is not HY_MODEL_INFER, HY_MODEL_TRAIN or HY_MODEL_TRAIN_KEEP_ALL", training);
+    hy_model_limits lim = *limits;
+    HY_TRY(hy_model_limits_check(cfg, &lim, training));
+    int max_text_tokens = lim.max_text, max_docs = lim.max_docs;
     hy_model *m;
     HY_TRY(hy_malloc((void **)&m, sizeof *m, 1, "model"));
     m->cfg = *cfg;
@@ -227,7 +247,7 @@ hy_status hy_model_create_ex(hy_model **out, const hy_config *cfg, const hy_ops 
     m->buf_elems = buffer_elems;
     m->max_text = max_text_tokens;
     m->max_docs = max_docs;
-    m->max_rows = max_text_tokens + max_docs * cfg->num_meta;
+    m->max_rows = lim.max_rows;
     m->head_chunk = hy_imin(max_text_tokens, HY_HEAD_CHUNK);
     hy_status st = hy_params_build(&m->pt, cfg);
     int nl = cfg->num_layers;
@@ -238,7 +258,8 @@ hy_status hy_model_create_ex(hy_model **out, const hy_config *cfg, const hy_ops 
     if (!st) st = hy_malloc((void **)&m->host_i32, sizeof(int32_t) * (size_t)(2 * m->max_rows + m->max_text), 0, "batch staging");
     if (!st) st = hy_model_alloc(m);
     if (st) {
-        hy_error_context("creating the model (%d text tokens, %d documents per micro-batch)", max_text_tokens, max_docs);
+        hy_error_context("creating the model (%d text tokens, %d documents, %d rows per micro-batch)", max_text_tokens, max_docs,
+                         lim.max_rows);
         hy_model_free(m);
         return st;
     }
@@ -247,9 +268,15 @@ hy_status hy_model_create_ex(hy_model **out, const hy_config *cfg, const hy_ops 
 }
 
 hy_status hy_model_plan_bytes(const hy_config *cfg, hy_dtype act_dtype, int max_text_tokens, int max_docs, int training, hy_model_mem *out) {
+    hy_model_limits lim = {max_text_tokens, max_docs, 0};
+    return hy_model_plan_bytes_lim(cfg, act_dtype, &lim, training, out);
+}
+
+hy_status hy_model_plan_bytes_lim(const hy_config *cfg, hy_dtype act_dtype, const hy_model_limits *limits, int training, hy_model_mem *out) {
     memset(out, 0, sizeof *out);
-    if (max_text_tokens < 1 || max_docs < 1 || max_docs > max_text_tokens)
-        return hy_errorf(HY_ERR_ARG, "model plan: need 1 <= documents (%d) <= text tokens (%d)", max_docs, max_text_tokens);
+    hy_model_limits lim = *limits;
+    HY_TRY(hy_model_limits_check(cfg, &lim, training));
+    int max_text_tokens = lim.max_text, max_docs = lim.max_docs;
     /* a shell with the fields hy_model_plan reads; the carvers only measure */
     hy_model s;
     memset(&s, 0, sizeof s);
@@ -259,7 +286,7 @@ hy_status hy_model_plan_bytes(const hy_config *cfg, hy_dtype act_dtype, int max_
     s.esz = hy_dtype_size(act_dtype);
     s.max_text = max_text_tokens;
     s.max_docs = max_docs;
-    s.max_rows = max_text_tokens + max_docs * cfg->num_meta;
+    s.max_rows = lim.max_rows;
     s.head_chunk = hy_imin(max_text_tokens, HY_HEAD_CHUNK);
     size_t nl = (size_t)cfg->num_layers;
     hy_status st = hy_params_build(&s.pt, cfg);

@@ -54,6 +54,18 @@ enum { HY_MODEL_INFER = 0, HY_MODEL_TRAIN = 1, HY_MODEL_TRAIN_KEEP_ALL = 2 };
  * up to `max_text_tokens` text tokens in up to `max_docs` documents;
  * `training` is one of HY_MODEL_INFER / _TRAIN / _TRAIN_KEEP_ALL. */
 hy_status hy_model_create(hy_model **out, const hy_config *cfg, const hy_ops *ops, int max_text_tokens, int max_docs, int training);
+/* Micro-batch limits of a model plan.  A document of L text tokens takes
+ * M + L rows; max_rows bounds their sum (the packer's token budget counts the
+ * meta rows), which is far less than max_text + max_docs·M when documents can
+ * be short: the activations are planned for max_rows. */
+typedef struct {
+    int max_text;  /* text tokens per micro-batch (≥ 1) */
+    int max_docs;  /* documents per micro-batch (1..max_text) */
+    int max_rows;  /* rows per micro-batch; ≤ 0 (or more): max_text + max_docs·M */
+} hy_model_limits;
+hy_status hy_model_create_lim(hy_model **out, const hy_config *cfg, const hy_ops *ops, const hy_model_limits *lim, int training,
+                              size_t buffer_elems);
+
 /* As hy_model_create, with weight and gradient buffers of `buffer_elems`
  * elements when that exceeds the parameter table's total (data-parallel
  * sharding pads the flat buffers to world·chunk; the tail stays zero). */
@@ -100,12 +112,15 @@ typedef struct {
     size_t params;       /* elements of the flat parameter buffer (total) */
 } hy_model_mem;
 hy_status hy_model_plan_bytes(const hy_config *cfg, hy_dtype act_dtype, int max_text_tokens, int max_docs, int training, hy_model_mem *out);
+hy_status hy_model_plan_bytes_lim(const hy_config *cfg, hy_dtype act_dtype, const hy_model_limits *lim, int training, hy_model_mem *out);
 
 /* Open a checkpoint directory (config.json + safetensors) on `ops`: config,
  * model plan and weights in one call (core/model_load.c). */
 hy_status hy_model_open(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training);
 hy_status hy_model_open_ex(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training,
                            size_t buffer_elems);
+hy_status hy_model_open_lim(hy_model **out, const char *dir, const hy_ops *ops, const hy_model_limits *lim, int training,
+                            size_t buffer_elems);
 
 #ifdef __cplusplus
 }

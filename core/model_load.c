@@ -9,11 +9,17 @@ hy_status hy_model_open(hy_model **out, const char *dir, const hy_ops *ops, int 
 
 hy_status hy_model_open_ex(hy_model **out, const char *dir, const hy_ops *ops, int max_text_tokens, int max_docs, int training,
                            size_t buffer_elems) {
+    hy_model_limits lim = {max_text_tokens, max_docs, 0};
+    return hy_model_open_lim(out, dir, ops, &lim, training, buffer_elems);
+}
+
+hy_status hy_model_open_lim(hy_model **out, const char *dir, const hy_ops *ops, const hy_model_limits *lim, int training,
+                            size_t buffer_elems) {
     *out = NULL;
     hy_config cfg;
     HY_TRY(hy_ckpt_load_config(dir, &cfg));
     hy_model *m;
-    HY_TRY(hy_model_create_ex(&m, &cfg, ops, max_text_tokens, max_docs, training, buffer_elems));
+    HY_TRY(hy_model_create_lim(&m, &cfg, ops, lim, training, buffer_elems));
     const hy_param_table *pt = hy_model_params(m);
     hy_status st;
     if (ops->host_memory && ops->act_dtype == HY_DTYPE_F32) {

@@ -23,6 +23,10 @@ static hy_status hy_model_stage(hy_model *m, const hy_model_batch *b) {
     }
     if (nt > m->max_text)
         return hy_errorf(HY_ERR_ARG, "micro-batch has %ld text tokens; the model was planned for at most %d", nt, m->max_text);
+    long rows = nt + (long)b->n_docs * M;
+    if (rows > m->max_rows)
+        return hy_errorf(HY_ERR_ARG, "micro-batch has %ld rows (%ld text tokens + %d documents x %d meta tokens); the model was planned for at most %d",
+                         rows, nt, b->n_docs, M, m->max_rows);
     int32_t *ids = m->host_i32, *pos = ids + m->max_rows, *tidx = pos + m->max_rows;
     int row = 0, t = 0;
     m->cu_host[0] = 0;

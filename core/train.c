@@ -48,8 +48,9 @@ static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, int m
     const hy_ops *o = t->ops;
     if (o->host_memory) return HY_OK;
     hy_model_mem mm;
-    HY_TRY(hy_model_plan_bytes(cfg, o->act_dtype, max_text, max_docs, hy_train_model_mode(t), &mm));
-    size_t f32 = mm.params * sizeof(float), rows = (size_t)max_text + (size_t)max_docs * (size_t)cfg->num_meta;
+    hy_model_limits lim = {max_text, max_docs, t->budget}; /* the packer's budget counts meta rows */
+    HY_TRY(hy_model_plan_bytes_lim(cfg, o->act_dtype, &lim, hy_train_model_mode(t), &mm));
+    size_t f32 = mm.params * sizeof(float), rows = (size_t)t->budget;
     size_t acts = mm.activations + mm.statistics + mm.metadata;
     /* the scan backward's scratch (~two fp32 [rows, DI]) is the largest op scratch */
     size_t scratch = 2 * rows * (size_t)cfg->di * sizeof(float), reserve = (size_t)512 << 20;
@@ -130,7 +131,8 @@ static hy_status hy_train_setup_model(hy_trainer *t) {
     HY_TRY(hy_train_plan_memory(t, &cfg, t->budget - M, t->budget / (M + 1)));
     size_t buffer_elems;
     HY_TRY(hy_train_dist_plan(t, &cfg, &buffer_elems));
-    HY_TRY(hy_model_open_ex(&t->m, t->model_dir, t->ops, t->budget - M, t->budget / (M + 1), hy_train_model_mode(t), buffer_elems));
+    hy_model_limits lim = {t->budget - M, t->budget / (M + 1), t->budget};
+    HY_TRY(hy_model_open_lim(&t->m, t->model_dir, t->ops, &lim, hy_train_model_mode(t), buffer_elems));
     t->total = hy_model_params(t->m)->total;
     HY_TRY(hy_optim_groups_build(&t->groups, hy_model_params(t->m), r->train.no_decay));
     HY_TRY(hy_train_alloc_optim(t));

@@ -233,6 +233,25 @@ HY_TEST(plan_limits_are_errors) {
     hy_model_batch b3 = {1, ok, bad_ids, tg};
     HY_EXPECT_ERR(hy_model_forward(t.m, &b3, NULL, NULL), "outside the vocabulary");
     HY_EXPECT_ERR(hy_model_backward(t.m, NULL), "without a preceding forward");
+    /* a rows bound (the packer's budget counts meta rows) plans less and is enforced */
+    const hy_config *c = hy_model_config(t.m);
+    int M = c->num_meta;
+    hy_model_limits lim = {64, 8, 40 + 2 * M}, wide = {64, 8, 0};
+    hy_model_mem small, wide_mem;
+    HY_EXPECT_OK(hy_model_plan_bytes_lim(c, HY_DTYPE_F32, &lim, HY_MODEL_TRAIN, &small));
+    HY_EXPECT_OK(hy_model_plan_bytes_lim(c, HY_DTYPE_F32, &wide, HY_MODEL_TRAIN, &wide_mem));
+    HY_EXPECT_MSG(small.activations < wide_mem.activations, "rows bound: %zu vs %zu activation bytes", small.activations, wide_mem.activations);
+    hy_model *mr = NULL;
+    HY_EXPECT_OK(hy_model_create_lim(&mr, c, t.ops, &lim, HY_MODEL_TRAIN, 0));
+    int two[2] = {20, 20}, three[3] = {14, 14, 14};
+    int32_t ids40[42], tg40[42];
+    for (int i = 0; i < 42; i++) ids40[i] = 1 + i % 50, tg40[i] = i % 3 ? 2 : -100;
+    hy_model_batch fits = {2, two, ids40, tg40}, over = {3, three, ids40, tg40};
+    HY_EXPECT_OK(hy_model_forward(mr, &fits, NULL, NULL));
+    HY_EXPECT_ERR(hy_model_forward(mr, &over, NULL, NULL), "rows");
+    hy_model_free(mr);
+    hy_model_limits bad = {64, 8, M};
+    HY_EXPECT_ERR(hy_model_create_lim(&mr, c, t.ops, &bad, HY_MODEL_TRAIN, 0), "cannot hold one document");
     hy_tiny_close(&t);
     return 0;
 }

@@ -507,6 +507,30 @@ HY_TEST(schema_well_formed) {
     return 0;
 }
 
+/* Every recipe the project ships parses and validates (model.path given, as a
+ * pipeline stage after the first gets it from the stage before). */
+HY_TEST(shipped_recipes_load) {
+    const char *files[] = {"recipes/hymba-1.5b/sft1.yaml", "recipes/hymba-1.5b/sft2.yaml", "recipes/hymba-1.5b/dpo.yaml",
+                           "recipes/demo/sft1.yaml",       "recipes/demo/sft2.yaml",       "recipes/demo/dpo.yaml"};
+    const char *sets[] = {"model.path=/tmp"};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", HY_SOURCE_DIR, files[i]);
+        hy_recipe r;
+        hy_status st = hy_recipe_load(&r, path, 1, sets);
+        if (st) {
+            fprintf(stderr, "  %s: %s\n", files[i], hy_last_error());
+            bad++;
+            continue;
+        }
+        if (r.data.tokens_per_micro_batch < r.data.max_length) fprintf(stderr, "  %s: micro-batch below max_length\n", files[i]), bad++;
+        hy_recipe_free(&r);
+    }
+    HY_EXPECT(bad == 0);
+    return 0;
+}
+
 HY_TEST(readme_embeds_current_schema) {
     char path[PATH_MAX], *text;
     size_t len;
