@@ -137,6 +137,14 @@ static int hy_bench_parse(int argc, char **argv, hy_bench_args *a) {
         }
         if (rc) return rc;
     }
+    if (a->kernels && (a->dpo || a->profile)) {
+        fprintf(stderr, "hymba bench: --kernels times each op alone (always profiled); it takes no %s\n", a->dpo ? "--dpo" : "--profile");
+        return 2;
+    }
+    if (!a->kernels && !a->check) {
+        fprintf(stderr, "hymba bench: --no-check only applies to --kernels\n");
+        return 2;
+    }
     if (!a->config) {
         if (!hy_fs_exists(HY_BENCH_DEFAULT_CONFIG)) {
             fprintf(stderr, "hymba bench: --config is required (the default %s does not exist here)\n", HY_BENCH_DEFAULT_CONFIG);

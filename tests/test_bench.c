@@ -176,6 +176,13 @@ HY_TEST(cli_bench_errors) {
     int ok = rc == 1 && out && strstr(out, "--tokens 512 holds no document of --doc-len 600") && strstr(out, "hint: --tokens 608");
     if (!ok) fprintf(stderr, "  FAIL: exit %d, output:\n%s\n", rc, out ? out : "");
     free(out);
+    if (!ok) return 1;
+    /* kernel mode refuses the options that do not apply */
+    snprintf(cmd, sizeof cmd, "%s bench --kernels --dpo --config %s --device cpu", hy_test_hymba(), SPEC12);
+    rc = hy_test_run(cmd, &out);
+    ok = rc == 2 && out && strstr(out, "--kernels times each op alone") && strstr(out, "--dpo");
+    if (!ok) fprintf(stderr, "  FAIL: exit %d, output:\n%s\n", rc, out ? out : "");
+    free(out);
     return !ok;
 }
 
