@@ -361,7 +361,7 @@ static hy_status hy_kb_shape_make(hy_kb_shape *s, const hy_config *c, const hy_o
 
 /* ---- ceilings measured through the same ops table ---- */
 
-static hy_status hy_kb_ceilings(const hy_ops *o, double *tflops, double *gbs, int *mm_n) {
+hy_status hy_bench_ceilings(const hy_ops *o, double *tflops, double *gbs, int *mm_n) {
     hy_kb_bufs b = {.o = o};
     int n = o->host_memory ? 1024 : 8192;
     *mm_n = n;
@@ -464,7 +464,7 @@ hy_status hy_bench_kernels(const hy_config *c, const hy_kbench_args *a) {
     hy_status st = hy_backend_create(&cpu, "cpu", "fp32");
     double tf = 0, gb = 0;
     int mm_n = 0;
-    if (!st) st = hy_kb_ceilings(dev, &tf, &gb, &mm_n);
+    if (!st) st = hy_bench_ceilings(dev, &tf, &gb, &mm_n);
     int n_docs = hy_imax(1, a->tokens / (a->doc_len + c->num_meta)), Lc = hy_imin(a->doc_len, 1200);
     double tol = dev->act_dtype == HY_DTYPE_F32 ? 1e-4 : 2e-2;
     int failed = 0;

@@ -369,8 +369,16 @@ static hy_status hy_bench_report(const hy_bench *b, const hy_bench_args *a, doub
     else printf("MFU             n/a (%.4f TFLOP/s achieved; peak %s)\n", achieved, peak_what);
     HY_TRY(hy_bench_report_memory(b));
     if (b->prof) {
+        /* the ceilings take ~4 GiB on a GPU; with no room left the table comes without that column */
+        double tf = 0, gb = 0;
+        int mm_n = 0;
+        if (hy_bench_ceilings(b->backend, &tf, &gb, &mm_n) != HY_OK) tf = gb = 0;
         printf("\nper-op profile (per timed step; share of the step's wall time)\n");
-        hy_op_profile_report(b->prof, stdout, wall, n);
+        if (tf > 0 && gb > 0)
+            printf("ceilings        %.4g TFLOP/s (matmul_fwd %d^3 here), %.1f GB/s (device copy, read + write), measured after the steps\n",
+                   tf, mm_n, gb);
+        else printf("ceilings        not measured (no memory left for them)\n");
+        hy_op_profile_report_ceil(b->prof, stdout, wall, n, tf, gb);
     }
     return HY_OK;
 }

@@ -531,19 +531,29 @@ int hy_op_profile_rows(const hy_op_profile *p, hy_op_profile_row *rows, int cap)
 }
 
 void hy_op_profile_report(const hy_op_profile *p, FILE *f, double wall_s, int steps) {
+    hy_op_profile_report_ceil(p, f, wall_s, steps, 0, 0);
+}
+
+void hy_op_profile_report_ceil(const hy_op_profile *p, FILE *f, double wall_s, int steps, double tflops_ceil, double gbs_ceil) {
     hy_op_profile_row rows[P_COUNT];
     int n = hy_op_profile_rows(p, rows, P_COUNT);
     double inside = hy_op_profile_seconds(p), denom = wall_s > inside ? wall_s : inside;
     if (steps < 1) steps = 1;
     if (denom <= 0) denom = 1e-30;
-    fprintf(f, "%-18s %10s %12s %8s %14s\n", "op", "calls/step", "ms/step", "share", "achieved");
+    int ceil = tflops_ceil > 0 && gbs_ceil > 0;
+    fprintf(f, "%-18s %10s %12s %8s %14s%s\n", "op", "calls/step", "ms/step", "share", "achieved", ceil ? "  of ceiling" : "");
     for (int i = 0; i < n; i++) {
         const hy_op_profile_row *r = &rows[i];
-        char ach[32] = "-";
-        if (r->seconds > 0 && r->flops > 0) snprintf(ach, sizeof ach, "%.3f TFLOP/s", r->flops / r->seconds * 1e-12);
-        else if (r->seconds > 0 && r->bytes > 0) snprintf(ach, sizeof ach, "%.2f GB/s", r->bytes / r->seconds * 1e-9);
-        fprintf(f, "%-18s %10.1f %12.3f %7.1f%% %14s\n", r->op, (double)r->calls / steps, 1e3 * r->seconds / steps,
-                100.0 * r->seconds / denom, ach);
+        char ach[32] = "-", of[24] = "";
+        if (r->seconds > 0 && r->flops > 0) {
+            snprintf(ach, sizeof ach, "%.3f TFLOP/s", r->flops / r->seconds * 1e-12);
+            if (ceil) snprintf(of, sizeof of, "  %9.1f%%", 100.0 * r->flops / r->seconds * 1e-12 / tflops_ceil);
+        } else if (r->seconds > 0 && r->bytes > 0) {
+            snprintf(ach, sizeof ach, "%.2f GB/s", r->bytes / r->seconds * 1e-9);
+            if (ceil) snprintf(of, sizeof of, "  %9.1f%%", 100.0 * r->bytes / r->seconds * 1e-9 / gbs_ceil);
+        }
+        fprintf(f, "%-18s %10.1f %12.3f %7.1f%% %14s%s\n", r->op, (double)r->calls / steps, 1e3 * r->seconds / steps,
+                100.0 * r->seconds / denom, ach, of);
     }
     double rest = denom - inside;
     fprintf(f, "%-18s %10s %12.3f %7.1f%% %14s\n", "(outside ops)", "-", 1e3 * rest / steps, 100.0 * rest / denom, "-");

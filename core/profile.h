@@ -91,6 +91,9 @@ int hy_op_profile_rows(const hy_op_profile *p, hy_op_profile_row *rows /* [cap] 
  * attention) or GB/s (everything else).  `steps` ≥ 1 divides the times into
  * per-step figures. */
 void hy_op_profile_report(const hy_op_profile *p, FILE *f, double wall_s, int steps);
+/* The same with an "of ceiling" column: achieved TFLOP/s over `tflops_ceil`
+ * and GB/s over `gbs_ceil` (both > 0; measured, e.g. hy_bench_ceilings). */
+void hy_op_profile_report_ceil(const hy_op_profile *p, FILE *f, double wall_s, int steps, double tflops_ceil, double gbs_ceil);
 
 #ifdef __cplusplus
 }
