@@ -4,21 +4,40 @@
  *   X'' = X' + MLP(RMSNorm_premlp(X')). */
 #include "model_internal.h"
 
+/* h1 = RMSNorm_in(X). */
+hy_status hy_block_in_norm(hy_model *m, int l) {
+    const hy_config *c = &m->cfg;
+    const hy_ops *o = m->ops;
+    hy_layer_acts *a = &m->layers[l];
+    int C = c->hidden_size;
+    return o->rmsnorm_fwd(o->ctx, a->h1, C, a->rstd1, a->x, C, hy_mw(m, l, HY_P_IN_NORM), m->seqs.n, C, (float)c->rms_eps);
+}
+
+/* fu = (RMSNorm_pa1(A) + RMSNorm_pa2(Y)) / 2 (m->tmp_di is the scratch). */
+hy_status hy_block_fuse(hy_model *m, int l) {
+    const hy_config *c = &m->cfg;
+    const hy_ops *o = m->ops;
+    void *x = o->ctx;
+    hy_layer_acts *a = &m->layers[l];
+    int n = m->seqs.n, DI = c->di;
+    float eps = (float)c->rms_eps;
+    HY_TRY(o->rmsnorm_fwd(x, a->fu, DI, a->rstd_pa1, a->attn, DI, hy_mw(m, l, HY_P_PA1_NORM), n, DI, eps));
+    HY_TRY(o->rmsnorm_fwd(x, m->tmp_di, DI, a->rstd_pa2, a->y, DI, hy_mw(m, l, HY_P_PA2_NORM), n, DI, eps));
+    return o->axpby(x, a->fu, 0.5f, a->fu, 0.5f, m->tmp_di, (size_t)n * DI);
+}
+
 hy_status hy_block_layer_fwd(hy_model *m, int l, hy_act *out) {
     const hy_config *c = &m->cfg;
     const hy_ops *o = m->ops;
     void *x = o->ctx;
     hy_layer_acts *a = &m->layers[l];
     int n = m->seqs.n, C = c->hidden_size, DI = c->di;
-    float eps = (float)c->rms_eps;
     hy_pcols pc = hy_model_pcols(c, l);
-    HY_TRY(o->rmsnorm_fwd(x, a->h1, C, a->rstd1, a->x, C, hy_mw(m, l, HY_P_IN_NORM), n, C, eps));
+    HY_TRY(hy_block_in_norm(m, l));
     HY_TRY(o->matmul_fwd(x, a->p, pc.ld, a->h1, C, hy_mw(m, l, HY_P_IN_PROJ), n, pc.ld, C, 0));
     HY_TRY(hy_block_attn_fwd(m, l));
     HY_TRY(hy_block_mamba_fwd(m, l));
-    HY_TRY(o->rmsnorm_fwd(x, a->fu, DI, a->rstd_pa1, a->attn, DI, hy_mw(m, l, HY_P_PA1_NORM), n, DI, eps));
-    HY_TRY(o->rmsnorm_fwd(x, m->tmp_di, DI, a->rstd_pa2, a->y, DI, hy_mw(m, l, HY_P_PA2_NORM), n, DI, eps));
-    HY_TRY(o->axpby(x, a->fu, 0.5f, a->fu, 0.5f, m->tmp_di, (size_t)n * DI));
+    HY_TRY(hy_block_fuse(m, l));
     HY_TRY(o->copy(x, a->xmid, a->x, (size_t)n * C * m->esz));
     HY_TRY(o->matmul_fwd(x, a->xmid, C, a->fu, DI, hy_mw(m, l, HY_P_OUT_PROJ), n, C, DI, 1));
     HY_TRY(o->copy(x, out, a->xmid, (size_t)n * C * m->esz));

@@ -118,6 +118,15 @@ hy_status hy_block_mlp_fwd(hy_model *m, int l, hy_act *out /* [N,C] += */);
 hy_status hy_block_mlp_bwd(hy_model *m, int l);
 hy_status hy_block_layer_fwd(hy_model *m, int l, hy_act *out /* [N,C] */);
 hy_status hy_block_layer_bwd(hy_model *m, int l);
+/* Single forward steps that write one (R) view each; the forward and the
+ * recomputation both go through them, so they compute the same bits. */
+hy_status hy_block_in_norm(hy_model *m, int l);     /* h1 (and rstd1) */
+hy_status hy_block_fuse(hy_model *m, int l);        /* fu (and rstd_pa1/2) */
+hy_status hy_block_mamba_conv(hy_model *m, int l);  /* u */
+hy_status hy_block_mamba_delta(hy_model *m, int l); /* delta */
+hy_status hy_block_mamba_scan(hy_model *m, int l);  /* y */
+hy_status hy_block_mlp_norm(hy_model *m, int l);    /* h2 (and rstd2) */
+hy_status hy_block_mlp_act(hy_model *m, int l);     /* mm */
 /* Recompute the (R) views of layer l that a backward step needs (no-ops
  * without m->recompute): the MLP's h2 and mm; the mixer's u, delta, y and
  * fu; the input norm's h1. */
