@@ -26,6 +26,19 @@ static void *hy_carve(hy_carver *c, size_t elems) {
     return p;
 }
 
+/* The (R) views of model_internal.h: per layer, or once for all layers. */
+static void hy_plan_r_views(const hy_model *m, hy_layer_acts *a, hy_carver *act) {
+    const hy_config *c = &m->cfg;
+    size_t N = (size_t)m->max_rows, C = (size_t)c->hidden_size, DI = (size_t)c->di, F = (size_t)c->intermediate_size;
+    a->h1 = hy_carve(act, N * C);
+    a->u = hy_carve(act, N * DI);
+    a->delta = hy_carve(act, N * DI);
+    a->y = hy_carve(act, N * DI);
+    a->fu = hy_carve(act, N * DI);
+    a->h2 = hy_carve(act, N * C);
+    a->mm = hy_carve(act, N * F);
+}
+
 /* Carve one layer's views: every view, or (share != NULL) only those not
  * marked (R) in model_internal.h, the (R) ones taken from `share`.  P is the
  * width of the in_proj output. */
@@ -46,13 +59,7 @@ static void hy_plan_layer(const hy_model *m, hy_layer_acts *a, size_t P, const h
         a->h1 = share->h1, a->u = share->u, a->delta = share->delta, a->y = share->y, a->fu = share->fu, a->h2 = share->h2;
         a->mm = share->mm;
     } else {
-        a->y = hy_carve(act, N * DI);
-        a->h1 = hy_carve(act, N * C);
-        a->u = hy_carve(act, N * DI);
-        a->delta = hy_carve(act, N * DI);
-        a->fu = hy_carve(act, N * DI);
-        a->h2 = hy_carve(act, N * C);
-        a->mm = hy_carve(act, N * F);
+        hy_plan_r_views(m, a, act);
     }
     a->rstd1 = hy_carve(f32, N);
     a->lse = hy_carve(f32, N * (size_t)c->num_heads);
@@ -68,7 +75,7 @@ static void hy_plan_layer(const hy_model *m, hy_layer_acts *a, size_t P, const h
  * TRAIN_KEEP_ALL); returns the widest in_proj output. */
 static size_t hy_plan_layers(hy_model *m, hy_carver *act, hy_carver *f32) {
     const hy_config *c = &m->cfg;
-    size_t N = (size_t)m->max_rows, C = (size_t)c->hidden_size, DI = (size_t)c->di, F = (size_t)c->intermediate_size;
+    size_t N = (size_t)m->max_rows;
     size_t pmax = 0;
     for (int l = 0; l < c->num_layers; l++) pmax = hy_zmax(pmax, (size_t)hy_config_in_proj_rows(c, l));
     if (!m->training) {
@@ -83,15 +90,7 @@ static size_t hy_plan_layers(hy_model *m, hy_carver *act, hy_carver *f32) {
         return pmax;
     }
     hy_layer_acts share;
-    if (m->recompute) {
-        share.h1 = hy_carve(act, N * C);
-        share.u = hy_carve(act, N * DI);
-        share.delta = hy_carve(act, N * DI);
-        share.y = hy_carve(act, N * DI);
-        share.fu = hy_carve(act, N * DI);
-        share.h2 = hy_carve(act, N * C);
-        share.mm = hy_carve(act, N * F);
-    }
+    if (m->recompute) hy_plan_r_views(m, &share, act);
     for (int l = 0; l < c->num_layers; l++)
         hy_plan_layer(m, &m->layers[l], (size_t)hy_config_in_proj_rows(c, l), m->recompute ? &share : NULL, act, f32);
     return pmax;
@@ -231,34 +230,42 @@ static hy_status hy_model_limits_check(const hy_config *cfg, hy_model_limits *li
     return HY_OK;
 }
 
+hy_model_limits hy_model_limits_for_budget(int budget, int num_meta) {
+    return (hy_model_limits){budget - num_meta, budget / (num_meta + 1), budget};
+}
+
+/* The fields hy_model_plan reads (limits already checked). */
+static void hy_model_set_shape(hy_model *m, const hy_config *cfg, const hy_model_limits *lim, int mode, size_t esz) {
+    m->cfg = *cfg;
+    m->training = mode != HY_MODEL_INFER;
+    m->recompute = mode == HY_MODEL_TRAIN;
+    m->esz = esz;
+    m->max_text = lim->max_text;
+    m->max_docs = lim->max_docs;
+    m->max_rows = lim->max_rows;
+    m->head_chunk = hy_imin(lim->max_text, HY_HEAD_CHUNK);
+}
+
 hy_status hy_model_create_lim(hy_model **out, const hy_config *cfg, const hy_ops *ops, const hy_model_limits *limits, int training,
                               size_t buffer_elems) {
     *out = NULL;
     hy_model_limits lim = *limits;
     HY_TRY(hy_model_limits_check(cfg, &lim, training));
-    int max_text_tokens = lim.max_text, max_docs = lim.max_docs;
     hy_model *m;
     HY_TRY(hy_malloc((void **)&m, sizeof *m, 1, "model"));
-    m->cfg = *cfg;
+    hy_model_set_shape(m, cfg, &lim, training, hy_dtype_size(ops->act_dtype));
     m->ops = ops;
-    m->training = training != HY_MODEL_INFER;
-    m->recompute = training == HY_MODEL_TRAIN;
-    m->esz = hy_dtype_size(ops->act_dtype);
     m->buf_elems = buffer_elems;
-    m->max_text = max_text_tokens;
-    m->max_docs = max_docs;
-    m->max_rows = lim.max_rows;
-    m->head_chunk = hy_imin(max_text_tokens, HY_HEAD_CHUNK);
     hy_status st = hy_params_build(&m->pt, cfg);
     int nl = cfg->num_layers;
     if (!st) st = hy_malloc((void **)&m->layers, sizeof(hy_layer_acts) * (size_t)nl, 1, "layer views");
     if (!st) st = hy_malloc((void **)&m->gs.dk, sizeof(hy_act *) * (size_t)nl, 1, "dK views");
     if (!st) st = hy_malloc((void **)&m->gs.dv, sizeof(hy_act *) * (size_t)nl, 1, "dV views");
-    if (!st) st = hy_malloc((void **)&m->cu_host, sizeof(int32_t) * (size_t)(max_docs + 1), 1, "document offsets");
+    if (!st) st = hy_malloc((void **)&m->cu_host, sizeof(int32_t) * (size_t)(lim.max_docs + 1), 1, "document offsets");
     if (!st) st = hy_malloc((void **)&m->host_i32, sizeof(int32_t) * (size_t)(2 * m->max_rows + m->max_text), 0, "batch staging");
     if (!st) st = hy_model_alloc(m);
     if (st) {
-        hy_error_context("creating the model (%d text tokens, %d documents, %d rows per micro-batch)", max_text_tokens, max_docs,
+        hy_error_context("creating the model (%d text tokens, %d documents, %d rows per micro-batch)", lim.max_text, lim.max_docs,
                          lim.max_rows);
         hy_model_free(m);
         return st;
@@ -276,18 +283,10 @@ hy_status hy_model_plan_bytes_lim(const hy_config *cfg, hy_dtype act_dtype, cons
     memset(out, 0, sizeof *out);
     hy_model_limits lim = *limits;
     HY_TRY(hy_model_limits_check(cfg, &lim, training));
-    int max_text_tokens = lim.max_text, max_docs = lim.max_docs;
     /* a shell with the fields hy_model_plan reads; the carvers only measure */
     hy_model s;
     memset(&s, 0, sizeof s);
-    s.cfg = *cfg;
-    s.training = training != HY_MODEL_INFER;
-    s.recompute = training == HY_MODEL_TRAIN;
-    s.esz = hy_dtype_size(act_dtype);
-    s.max_text = max_text_tokens;
-    s.max_docs = max_docs;
-    s.max_rows = lim.max_rows;
-    s.head_chunk = hy_imin(max_text_tokens, HY_HEAD_CHUNK);
+    hy_model_set_shape(&s, cfg, &lim, training, hy_dtype_size(act_dtype));
     size_t nl = (size_t)cfg->num_layers;
     hy_status st = hy_params_build(&s.pt, cfg);
     if (!st) st = hy_malloc((void **)&s.layers, sizeof(hy_layer_acts) * nl, 1, "layer views");

@@ -63,6 +63,9 @@ typedef struct {
     int max_docs;  /* documents per micro-batch (1..max_text) */
     int max_rows;  /* rows per micro-batch; ≤ 0 (or more): max_text + max_docs·M */
 } hy_model_limits;
+/* The limits of a packer token budget (data.tokens_per_micro_batch, meta rows
+ * included): up to budget − M text tokens, budget / (M + 1) documents, budget rows. */
+hy_model_limits hy_model_limits_for_budget(int budget, int num_meta);
 hy_status hy_model_create_lim(hy_model **out, const hy_config *cfg, const hy_ops *ops, const hy_model_limits *lim, int training,
                               size_t buffer_elems);
 

@@ -26,12 +26,12 @@ void hy_train_shift_targets(const hy_microbatch *mb, int32_t *targets) {
     }
 }
 
-/* Recipe enums → backend names (kernels/backend.h). */
 /* The model's activation plan for the recipe's train.recompute. */
 static int hy_train_model_mode(const hy_trainer *t) {
     return t->r->train.recompute == HY_RECOMPUTE_NONE ? HY_MODEL_TRAIN_KEEP_ALL : HY_MODEL_TRAIN;
 }
 
+/* Recipe enums → backend names (kernels/backend.h). */
 static const char *hy_train_device_name(hy_device_kind d) {
     return d == HY_DEVICE_CPU ? "cpu" : d == HY_DEVICE_CUDA ? "cuda" : "auto";
 }
@@ -44,12 +44,11 @@ static const char *hy_train_precision_name(hy_precision p) {
  * (unless the storage is fp32: then the weights are the master copy), AdamW
  * moments, activations for one micro-batch and an estimate of op scratch.
  * The host backend allocates as it goes and reports failures itself. */
-static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, int max_text, int max_docs) {
+static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, const hy_model_limits *lim) {
     const hy_ops *o = t->ops;
     if (o->host_memory) return HY_OK;
     hy_model_mem mm;
-    hy_model_limits lim = {max_text, max_docs, t->budget}; /* the packer's budget counts meta rows */
-    HY_TRY(hy_model_plan_bytes_lim(cfg, o->act_dtype, &lim, hy_train_model_mode(t), &mm));
+    HY_TRY(hy_model_plan_bytes_lim(cfg, o->act_dtype, lim, hy_train_model_mode(t), &mm));
     size_t f32 = mm.params * sizeof(float), rows = (size_t)t->budget;
     size_t acts = mm.activations + mm.statistics + mm.metadata;
     /* the scan backward's scratch (~two fp32 [rows, DI]) is the largest op scratch */
@@ -128,10 +127,10 @@ static hy_status hy_train_setup_model(hy_trainer *t) {
     t->budget = (int)r->data.tokens_per_micro_batch;
     int M = cfg.num_meta;
     if (t->budget < M + 1) return hy_errorf(HY_ERR_CONFIG, "%s: data.tokens_per_micro_batch (%d) must exceed the %d meta tokens", r->source, t->budget, M);
-    HY_TRY(hy_train_plan_memory(t, &cfg, t->budget - M, t->budget / (M + 1)));
+    hy_model_limits lim = hy_model_limits_for_budget(t->budget, M);
+    HY_TRY(hy_train_plan_memory(t, &cfg, &lim));
     size_t buffer_elems;
     HY_TRY(hy_train_dist_plan(t, &cfg, &buffer_elems));
-    hy_model_limits lim = {t->budget - M, t->budget / (M + 1), t->budget};
     HY_TRY(hy_model_open_lim(&t->m, t->model_dir, t->ops, &lim, hy_train_model_mode(t), buffer_elems));
     t->total = hy_model_params(t->m)->total;
     HY_TRY(hy_optim_groups_build(&t->groups, hy_model_params(t->m), r->train.no_decay));

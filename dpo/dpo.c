@@ -174,7 +174,7 @@ static hy_status hy_dpo_prepare(void *self, const hy_recipe *r, hy_model *m, con
     HY_TRY(hy_dpo_check_reference(ref, m));
     int M = hy_model_config(m)->num_meta, budget = (int)r->data.tokens_per_micro_batch;
     if (r->dpo.reference.mode == HY_DPO_REF_LIVE) {
-        hy_model_limits lim = {budget - M, budget / (M + 1), budget};
+        hy_model_limits lim = hy_model_limits_for_budget(budget, M);
         HY_TRY(hy_model_open_lim(&d->ref_model, ref, hy_model_ops(m), &lim, HY_MODEL_INFER, 0));
         HY_TRY(hy_malloc((void **)&d->ref_rows, sizeof(float) * (size_t)d->cap, 0, "reference losses"));
         d->ref = (hy_dpo_ref){d, hy_dpo_live_logps};
