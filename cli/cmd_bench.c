@@ -227,10 +227,7 @@ static hy_status hy_bench_check_fit(const hy_bench *b, int mode) {
 
 /* Backend, optional profiler, model with random weights, optimizer state. */
 static hy_status hy_bench_setup(hy_bench *b, const hy_bench_args *a) {
-    char path[HY_PATH_MAX];
-    if (hy_fs_is_dir(a->config)) HY_TRY(hy_fs_join(path, sizeof path, a->config, "config.json"));
-    else snprintf(path, sizeof path, "%s", a->config);
-    HY_TRY(hy_config_load(&b->cfg, path));
+    HY_TRY(hy_cli_load_config(a->config, &b->cfg, NULL, 0));
     HY_TRY(hy_bench_data(b, a));
     HY_TRY(hy_backend_create(&b->backend, a->device, a->precision));
     HY_TRY(hy_bench_check_fit(b, a->mode));
@@ -385,10 +382,7 @@ static hy_status hy_bench_report(const hy_bench *b, const hy_bench_args *a, doub
 
 static hy_status hy_bench_run(hy_bench *b, const hy_bench_args *a) {
     if (a->kernels) {
-        char path[HY_PATH_MAX];
-        if (hy_fs_is_dir(a->config)) HY_TRY(hy_fs_join(path, sizeof path, a->config, "config.json"));
-        else snprintf(path, sizeof path, "%s", a->config);
-        HY_TRY(hy_config_load(&b->cfg, path));
+        HY_TRY(hy_cli_load_config(a->config, &b->cfg, NULL, 0));
         hy_kbench_args k = {.device = a->device, .precision = a->precision, .doc_len = a->doc_len, .tokens = a->tokens,
                             .reps = a->steps, .warmup = a->warmup, .check = a->check};
         return hy_bench_kernels(&b->cfg, &k);

@@ -102,10 +102,8 @@ static hy_status hy_info_weights(const char *dir) {
 static hy_status hy_info_run(const char *path, int list) {
     char cfg_path[HY_PATH_MAX];
     int is_dir = hy_fs_is_dir(path);
-    if (is_dir) HY_TRY(hy_fs_join(cfg_path, sizeof cfg_path, path, "config.json"));
-    else snprintf(cfg_path, sizeof cfg_path, "%s", path);
     hy_config c;
-    HY_TRY(hy_config_load(&c, cfg_path));
+    HY_TRY(hy_cli_load_config(path, &c, cfg_path, sizeof cfg_path));
     hy_param_table t;
     HY_TRY(hy_params_build(&t, &c));
     printf("%s\n", cfg_path);

@@ -140,10 +140,8 @@ static size_t hy_weight_bytes(const char *dir, int *files) {
 
 static hy_status hy_init_run(const hy_init_args *a) {
     char cfg_path[HY_PATH_MAX];
-    if (hy_fs_is_dir(a->config)) HY_TRY(hy_fs_join(cfg_path, sizeof cfg_path, a->config, "config.json"));
-    else snprintf(cfg_path, sizeof cfg_path, "%s", a->config);
     hy_config c;
-    HY_TRY(hy_config_load(&c, cfg_path));
+    HY_TRY(hy_cli_load_config(a->config, &c, cfg_path, sizeof cfg_path));
     HY_TRY(hy_init_refuse_existing(a));
     hy_param_table t;
     HY_TRY(hy_params_build(&t, &c));

@@ -26,6 +26,9 @@ int hy_cmd_bench(int argc, char **argv);    /* cli/cmd_bench.c */
 int hy_cli_fail(const char *what);
 /* True when argv contains -h or --help. */
 int hy_cli_wants_help(int argc, char **argv);
+/* Load a model config from a config.json file or a directory holding one;
+ * `used` (may be NULL) receives the file's path. */
+hy_status hy_cli_load_config(const char *path, hy_config *c, char *used, size_t n);
 /* Parse "RECIPE [--set k=v]..." into a loaded recipe checked for `stage`
  * (sft/cmd_sft.c); returns 0, 1 (error printed) or 2 (usage error). */
 int hy_cli_load_recipe(int argc, char **argv, const char *cmd, hy_recipe *r, hy_stage_kind stage);

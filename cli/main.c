@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/fsutil.h"
 #include "core/hy_base.h"
 
 static int hy_cmd_version(int argc, char **argv) {
@@ -56,6 +57,14 @@ int hy_cli_wants_help(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
     return 0;
+}
+
+hy_status hy_cli_load_config(const char *path, hy_config *c, char *used, size_t n) {
+    char p[HY_PATH_MAX];
+    if (hy_fs_is_dir(path)) HY_TRY(hy_fs_join(p, sizeof p, path, "config.json"));
+    else snprintf(p, sizeof p, "%s", path);
+    if (used) snprintf(used, n, "%s", p);
+    return hy_config_load(c, p);
 }
 
 int main(int argc, char **argv) {
