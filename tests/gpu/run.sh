@@ -15,6 +15,11 @@
 #                                   -R test_train_cuda_15b), then the end-to-end
 #                                   commands (demo init → sft on cuda → generate,
 #                                   dump cpu vs cuda) logged to $OUT/e2e.log
+#   HYMBA_GPU_MULTI=0               skip the data-parallel part (default: what
+#                                   HYMBA_GPU_TESTS says): ctest -L multigpu
+#                                   (2+ GPUs: N ranks through hymba launch; exits 77
+#                                   = skipped with one) and tests/gpu/dp.sh, logged
+#                                   to $OUT/multigpu.log
 #   HYMBA_GPU_E2E=0                 skip the end-to-end commands
 #   HYMBA_GPU_TESTS=0               skip ctest (only the end-to-end commands)
 #   HYMBA_GPU_SANITIZE=1            also run the op tests under compute-sanitizer
@@ -112,9 +117,9 @@ cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "${CMAKE_EXT
     tail -40 "$OUT/configure.log"; echo "run.sh: configure failed (see configure.log)"; exit 3; }
 grep -q "CUDA backend ON" "$OUT/configure.log" || { echo "run.sh: CMake did not enable the CUDA backend (nvcc missing?)"; exit 3; }
 
-# the gpu-labelled tests' executables: test names that are build targets (a
+# the gpu- and multigpu-labelled tests' executables: test names that are build targets (a
 # test may run another test's executable), and hymba
-TESTS=$(cd "$BUILD" && ctest -N -L '^gpu$' 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p')
+TESTS=$(cd "$BUILD" && ctest -N -L '^(gpu|multigpu)$' 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p')
 ALL=$( (cmake --build "$BUILD" --target help 2>/dev/null | sed -n 's/^\.\.\. \([^ ]*\).*/\1/p'
         command -v ninja >/dev/null && ninja -C "$BUILD" -t targets all 2>/dev/null | sed -n 's/^\([^:]*\):.*/\1/p') | sort -u)
 TARGETS=hymba
@@ -140,6 +145,16 @@ if [ "${HYMBA_GPU_TESTS:-1}" != 0 ]; then
         grep -E "\[ (FAIL| OK ) \]|[0-9]+/[0-9]+ passed$|  FAIL |bad=[1-9]|tests passed|tests failed|Total Test time|logits inf|gradients:|GPU vs CPU|run twice|resumed|tokens/s|bit for bit|sumsq|decode vs|greedy|1\.5B|peak GPU|memory plan|Test +#" "$OUT/ctest.log"
     } >"$OUT/summary.txt"
     cat "$OUT/summary.txt"
+fi
+
+if [ "${HYMBA_GPU_MULTI:-${HYMBA_GPU_TESTS:-1}}" != 0 ]; then
+    NGPU=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU")
+    echo "== data parallelism: ctest -L multigpu (needs 2+ GPUs; $NGPU visible) and tests/gpu/dp.sh (log: multigpu.log)"
+    { (cd "$BUILD" && ctest -L '^multigpu$' -V --timeout 900); echo "ctest -L multigpu exit $?"
+      bash "$ROOT/tests/gpu/dp.sh" "$BUILD/hymba" "$TMPDIR/dp"; echo "dp.sh exit $?"; } >"$OUT/multigpu.log" 2>&1
+    grep -E "exit [0-9]+$|rank [0-9]+ of|died or was killed|bus bandwidth|skipped|^== |steps, worst|FAIL" "$OUT/multigpu.log" | tr '\r' '\n' |
+        tee -a "$OUT/summary.txt"
+    grep -qE "(ctest -L multigpu|dp.sh) exit [1-9]" "$OUT/multigpu.log" && [ "$RC" = 0 ] && RC=6
 fi
 
 if [ "${HYMBA_GPU_E2E:-1}" != 0 ]; then
