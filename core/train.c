@@ -82,40 +82,10 @@ static hy_status hy_train_plan_memory(hy_trainer *t, const hy_config *cfg, const
     return HY_OK;
 }
 
-/* fp32 master weights and AdamW moments in backend memory (device memory on
- * CUDA: the optimizer step never leaves the device).  With fp32 storage the
- * model's weights are the master copy; otherwise the master starts from the
- * checkpoint's own values (not their act-dtype rounding). */
-static hy_status hy_train_alloc_optim(hy_trainer *t) {
-    const hy_ops *o = t->ops;
-    size_t bytes = t->total * sizeof(float);
-    if (t->sharded) { /* ZeRO-1: only this rank's chunks */
-        float *host;
-        HY_TRY(hy_malloc((void **)&host, bytes, 1, "host weights"));
-        hy_status st = hy_ckpt_load_weights(t->model_dir, hy_model_params(t->m), host, NULL);
-        if (!st) st = hy_train_dist_alloc_optim(t, host);
-        hy_free(host);
-        return st;
-    }
-    t->master_is_weights = o->act_dtype == HY_DTYPE_F32;
-    if (t->master_is_weights) t->master = (float *)hy_model_weights(t->m);
-    else {
-        float *host;
-        HY_TRY(o->alloc(o->ctx, (void **)&t->master, bytes, "master weights (fp32)"));
-        HY_TRY(hy_malloc((void **)&host, bytes, 1, "host weights"));
-        hy_status st = hy_ckpt_load_weights(t->model_dir, hy_model_params(t->m), host, NULL);
-        if (!st) st = o->to_dev(o->ctx, t->master, host, bytes);
-        hy_free(host);
-        HY_TRY(st);
-    }
-    HY_TRY(o->alloc(o->ctx, (void **)&t->adam_m, bytes, "AdamW first moments"));
-    return o->alloc(o->ctx, (void **)&t->adam_v, bytes, "AdamW second moments");
-}
-
 static hy_status hy_train_setup_model(hy_trainer *t) {
     const hy_recipe *r = t->r;
     char device[32];
-    hy_train_dist_device(t, device, sizeof device, hy_train_device_name(r->train.device));
+    hy_dp_device(&t->dp, device, sizeof device, hy_train_device_name(r->train.device));
     hy_status st = hy_backend_create(&t->ops, device, hy_train_precision_name(r->train.precision));
     if (st) {
         hy_error_context("%s: train.device %s, train.precision %s", r->source, hy_train_device_name(r->train.device),
@@ -130,11 +100,11 @@ static hy_status hy_train_setup_model(hy_trainer *t) {
     hy_model_limits lim = hy_model_limits_for_budget(t->budget, M);
     HY_TRY(hy_train_plan_memory(t, &cfg, &lim));
     size_t buffer_elems;
-    HY_TRY(hy_train_dist_plan(t, &cfg, &buffer_elems));
+    HY_TRY(hy_dp_plan(&t->dp, &cfg, &buffer_elems));
     HY_TRY(hy_model_open_lim(&t->m, t->model_dir, t->ops, &lim, hy_train_model_mode(t), buffer_elems));
     t->total = hy_model_params(t->m)->total;
     HY_TRY(hy_optim_groups_build(&t->groups, hy_model_params(t->m), r->train.no_decay));
-    HY_TRY(hy_train_alloc_optim(t));
+    HY_TRY(hy_train_dist_alloc_optim(t));
     t->adam = (hy_adamw_hparams){r->optim.beta1, r->optim.beta2, r->optim.eps, r->train.weight_decay};
     return HY_OK;
 }
@@ -148,7 +118,7 @@ static hy_status hy_train_step_units(hy_trainer *t, double *units) {
         HY_TRY(hy_loader_next(t->train, &mb));
         if (mb.n_docs) *units += t->obj->units(t->obj->self, &mb);
     }
-    HY_TRY(hy_train_dist_sum(t, units, 1)); /* the whole global batch, every rank */
+    HY_TRY(hy_dp_sum(&t->dp, units, 1)); /* the whole global batch, every rank */
     return hy_loader_seek(t->train, c0);
 }
 
@@ -161,26 +131,25 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     hy_microbatch mb;
     for (int k = 0; k < t->accum; k++) {
         HY_TRY(hy_loader_next(t->train, &mb));
-        if (t->sharded && k == t->accum - 1) hy_train_dist_overlap_begin(t); /* its backward overlaps the reduce-scatter */
+        if (t->sharded && k == t->accum - 1) hy_dp_overlap_begin(&t->dp); /* its backward overlaps the reduce-scatter */
         if (mb.n_docs == 0 || units <= 0) continue;
         HY_TRY(t->obj->micro(t->obj->self, t->m, &mb, units, 1, acc));
     }
     double lr = hy_schedule_lr(&t->sched, t->step);
     t->last_lr = lr;
-    const hy_ops *o = t->ops;
-    float *g = hy_model_grads(t->m);
     double norm = NAN, sumsq;
-    if (t->sharded) { /* reduce-scatter the gradients; the norm of the reduced gradient */
-        HY_TRY(hy_train_dist_reduce(t, &sumsq));
+    if (t->sharded || units > 0) { /* sharded: every rank reduce-scatters (a collective), even with no units */
+        hy_status st = hy_dp_reduce(&t->dp, &sumsq);
+        if (st) {
+            hy_error_context("step %lld", (long long)t->step + 1);
+            return st;
+        }
         if (units > 0) norm = sqrt(sumsq);
-    } else if (units > 0) {
-        HY_TRY(o->sumsq(o->ctx, &sumsq, g, t->total)); /* fixed order: sqrt gives hy_optim_global_norm's value */
-        norm = sqrt(sumsq);
     }
     if (t->world > 1) { /* metric sums over the ranks (the units already are) */
         double v[3 + HY_OBJ_MAX_METRICS] = {acc->loss_sum, (double)acc->tokens, (double)acc->supervised};
         for (int k = 0; k < t->obj->n_extra; k++) v[3 + k] = acc->extra[k];
-        HY_TRY(hy_train_dist_sum(t, v, 3 + t->obj->n_extra));
+        HY_TRY(hy_dp_sum(&t->dp, v, 3 + t->obj->n_extra));
         acc->loss_sum = v[0];
         acc->tokens = (int64_t)v[1];
         acc->supervised = (int64_t)v[2];
@@ -204,10 +173,7 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     t->bad_in_row = 0;
     float coef = (float)hy_optim_clip_coef(norm, t->r->train.grad_clip);
     t->t_adam++;
-    if (t->sharded) return hy_train_dist_update(t, lr, coef);
-    /* in backend memory; with bf16 storage the same pass refreshes the model's bf16 weights */
-    return o->adamw(o->ctx, &t->adam, &t->groups, t->t_adam, lr, coef, t->master, g, t->adam_m, t->adam_v,
-                    t->master_is_weights ? NULL : hy_model_weights(t->m));
+    return hy_dp_update(&t->dp, &t->adam, t->t_adam, lr, coef);
 }
 
 static hy_status hy_train_log(hy_trainer *t, const hy_obj_acc *acc, int force) {
@@ -242,14 +208,9 @@ static void hy_train_free(hy_trainer *t) {
     hy_metrics_close(t->metrics);
     hy_train_data_close(t);
     hy_optim_groups_free(&t->groups);
-    if (t->ops) {
-        if (!t->master_is_weights) t->ops->free(t->ops->ctx, t->master);
-        t->ops->free(t->ops->ctx, t->adam_m);
-        t->ops->free(t->ops->ctx, t->adam_v);
-    }
+    hy_dp_free(&t->dp); /* optimizer state (before the backend goes), plan, communicator */
     hy_model_free(t->m);
     hy_backend_destroy(t->ops);
-    hy_train_dist_free(t);
 }
 
 static hy_status hy_train_setup(hy_trainer *t) {
@@ -297,7 +258,7 @@ static hy_status hy_train_loop(hy_trainer *t, char *last_ckpt, size_t n) {
         int last = t->step == t->total_steps;
         HY_TRY(hy_train_log(t, &acc, last));
         if (r->train.eval_every > 0 && t->step % r->train.eval_every == 0 && !last) HY_TRY(hy_train_eval(t));
-        int stop = hy_train_dist_any(t, hy_train_stop_requested()); /* every rank stops at the same step */
+        int stop = hy_dp_any(&t->dp, hy_train_stop_requested()); /* every rank stops at the same step */
         if (last || stop || (r->checkpoint.every > 0 && t->step % r->checkpoint.every == 0)) {
             HY_TRY(hy_train_ckpt_save(t, last_ckpt, n));
             saved_at_end = last;

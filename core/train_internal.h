@@ -2,6 +2,7 @@
 #ifndef HY_TRAIN_INTERNAL_H
 #define HY_TRAIN_INTERNAL_H
 #include "core/comm.h"
+#include "core/dp.h"
 #include "core/fsutil.h"
 #include "core/shard.h"
 #include "core/metrics.h"
@@ -27,24 +28,18 @@ typedef struct {
     hy_optim_groups groups;
     hy_schedule sched;
     hy_adamw_hparams adam;
-    float *master, *adam_m, *adam_v; /* fp32 [total] in backend memory; master aliases the model weights with fp32 storage */
-    int master_is_weights;
+    float *master, *adam_m, *adam_v; /* = dp's (owned there): fp32 [total], or [plan.shard] when sharded */
+    int master_is_weights;        /* = dp's: the master aliases the model weights (plain path, fp32 storage) */
     size_t total;
     int64_t step;                 /* updates attempted (steps done) */
     int64_t t_adam;               /* updates applied (AdamW bias correction) */
     int64_t bad_in_row;
     int64_t total_steps;
-    /* data parallelism (train_dist.c) */
-    hy_comm *comm;
+    /* data parallelism (core/dp.h; glue in train_dist.c) */
+    hy_dp dp;                     /* communicator, shard plan, optimizer state, overlapping reducer */
+    hy_comm *comm;                /* read-only copies of dp's, for train_data.c and train_ckpt.c */
     int rank, world, main;        /* main: rank 0 prints and writes */
-    int sharded;                  /* world > 1: ZeRO-1, master/m/v hold the owned chunks */
-    hy_shard_plan plan;
-    hy_shard_view view;
-    hy_comm_reducer red;          /* the last micro-batch's gradient reduce-scatter, overlapping its backward */
-    int overlap;                  /* 1 (default): launch buckets from the backward hook; 0 (HYMBA_DP_OVERLAP=0): all after it */
-    int red_open;                 /* 1: from hy_train_dist_overlap_begin to hy_train_dist_reduce */
-    hy_status red_err;            /* first error of a launch from the backward hook (reported after the backward) */
-    char red_msg[512];            /* its message */
+    int sharded;                  /* ZeRO-1: master/m/v hold the owned chunks */
     /* output */
     hy_metrics *metrics;
     hy_progress_line prog;
@@ -69,18 +64,12 @@ hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n);
 hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed);
 
 
-/* train_dist.c */
+/* train_dist.c: the trainer's side of core/dp.h */
 hy_status hy_train_dist_init(hy_trainer *t);
-void hy_train_dist_device(hy_trainer *t, char *buf, size_t n, const char *recipe_device);
-hy_status hy_train_dist_plan(hy_trainer *t, const hy_config *cfg, size_t *buffer_elems);
-hy_status hy_train_dist_alloc_optim(hy_trainer *t, const float *host);
+/* After the model is open: optimizer state through dp (the master from the
+ * checkpoint's fp32 weights when dp needs them); sets the copies above. */
+hy_status hy_train_dist_alloc_optim(hy_trainer *t);
 hy_status hy_train_dist_scatter(hy_trainer *t, float *local, const float *host);
 hy_status hy_train_dist_gather(hy_trainer *t, const float *local, float *host);
-hy_status hy_train_dist_sum(hy_trainer *t, double *vals, int n);
-int hy_train_dist_any(hy_trainer *t, int flag);
-void hy_train_dist_overlap_begin(hy_trainer *t);
-hy_status hy_train_dist_reduce(hy_trainer *t, double *sumsq);
-hy_status hy_train_dist_update(hy_trainer *t, double lr, float coef);
-void hy_train_dist_free(hy_trainer *t);
 
 #endif
