@@ -1,8 +1,13 @@
 /* test_bench.c — the benchmark's pieces: spec §11's FLOP count against the
  * spec's table for the 1.5B config, the mask pair counts against brute force,
  * the profiling decorator (bitwise the same loss and gradients as the plain
- * table; attention FLOP estimate from the documents), and `hymba bench` on
- * the spec12 model (tokens/s printed, profile shares adding up to 100%). */
+ * table; attention FLOP estimate from the documents), `hymba bench` on the
+ * spec12 model (tokens/s printed, profile shares adding up to 100%), and the
+ * data-parallel bench: 2 CPU ranks over tcp through `hymba launch` report
+ * world 2 with its figures, end with identical weights on both ranks, train
+ * the same bits with and without the overlapping reduce-scatter, and their
+ * first step's global objective and gradient norm equal those of one rank
+ * accumulating the same two micro-batches (--accum 2). */
 #include <math.h>
 
 #include "core/alloc.h"
@@ -202,6 +207,81 @@ HY_TEST(cli_bench_kernels_mode) {
     if (bad || oks != 10 || strstr(out, "FAIL")) fprintf(stderr, "  %d ok rows (want 10), output:\n%s\n", oks, out);
     free(out);
     HY_EXPECT(bad == 0 && oks == 10);
+    return 0;
+}
+
+/* The figures of one bench run's report (rank 0's lines). */
+typedef struct {
+    int world, overlap, accum, same_weights;
+    char comm[16];
+    double step_ms, tok_gpu, tok_total, rs_ms, ag_ms, first_obj, first_norm;
+    unsigned long long checksum;
+    int have_summary, have_steps, have_exposed;
+} hy_bench_figs;
+
+static int hy_bench_parse_report(const char *out, hy_bench_figs *f) {
+    memset(f, 0, sizeof *f);
+    const char *p = strstr(out, "summary         world=");
+    if (p && sscanf(p, "summary world=%d comm=%15s overlap=%d accum=%d step_ms=%lf tok_s_gpu=%lf tok_s_total=%lf mfu_pct=%*f "
+                       "rs_ms=%lf ag_ms=%lf", &f->world, f->comm, &f->overlap, &f->accum, &f->step_ms, &f->tok_gpu, &f->tok_total,
+                    &f->rs_ms, &f->ag_ms) == 9)
+        f->have_summary = 1;
+    p = strstr(out, "objective Σ w·loss first ");
+    if (p && sscanf(p + strlen("objective Σ w·loss first "), "%lf", &f->first_obj) == 1 && (p = strstr(p, "gradient norm first ")) &&
+        sscanf(p + strlen("gradient norm first "), "%lf", &f->first_norm) == 1)
+        f->have_steps = 1;
+    p = strstr(out, "(FNV-1a 0x");
+    if (p) sscanf(p + strlen("(FNV-1a 0x"), "%llx", &f->checksum);
+    f->same_weights = strstr(out, "weights         identical on every rank") != NULL;
+    f->have_exposed = strstr(out, "exposed         ") && strstr(out, "(--ref-step-ms); hidden ");
+    return f->have_summary && f->have_steps && f->checksum;
+}
+
+/* `hymba bench` on spec12, 2 documents of 40 tokens per micro-batch, 3 steps. */
+static int hy_bench_dp_run(const char *env, int ranks, const char *extra, hy_bench_figs *f) {
+    char cmd[2048], *out = NULL, launch[600] = "";
+    if (ranks > 1) snprintf(launch, sizeof launch, "%s launch -n %d -- ", hy_test_hymba(), ranks);
+    snprintf(cmd, sizeof cmd, "%s OMP_NUM_THREADS=1 %s%s bench --config %s --device cpu --doc-len 40 --tokens 100 --steps 2 --warmup 1 %s",
+             env, launch, hy_test_hymba(), SPEC12, extra);
+    int rc = hy_test_run(cmd, &out);
+    int ok = rc == 0 && out && hy_bench_parse_report(out, f);
+    if (!ok) fprintf(stderr, "  FAIL: '%s' exited %d (or its report lacks figures):\n%s\n", cmd, rc, out ? out : "");
+    free(out);
+    return ok ? 0 : 1;
+}
+
+static int hy_rel_close(const char *what, double got, double want, double tol) {
+    double r = fabs(got - want) / fmax(fabs(want), 1e-30);
+    fprintf(stderr, "  %s: %.9g vs %.9g (relative %.3g, tolerance %.0g)\n", what, got, want, r, tol);
+    return r <= tol;
+}
+
+HY_TEST(cli_bench_data_parallel_two_ranks) {
+    hy_bench_figs ov, nov, one;
+    /* 4096-element buckets: the spec12 model's layers go out during the backward */
+    HY_EXPECT(hy_bench_dp_run("HYMBA_DP_BUCKET_ELEMS=4096", 2, "", &ov) == 0);
+    HY_EXPECT(hy_bench_dp_run("HYMBA_DP_BUCKET_ELEMS=4096 HYMBA_DP_OVERLAP=0", 2, "--ref-step-ms 1", &nov) == 0);
+    HY_EXPECT(hy_bench_dp_run("", 1, "--accum 2", &one) == 0);
+    /* the report: world 2 over tcp, both overlap settings, positive figures */
+    HY_EXPECT_MSG(ov.world == 2 && !strcmp(ov.comm, "tcp") && ov.overlap == 1 && nov.overlap == 0 && ov.accum == 1,
+                  "world %d comm %s overlap %d/%d accum %d", ov.world, ov.comm, ov.overlap, nov.overlap, ov.accum);
+    HY_EXPECT_MSG(ov.step_ms > 0 && ov.tok_gpu > 0 && ov.rs_ms > 0 && ov.ag_ms > 0, "step %g ms, %g tokens/s per rank, rs %g ms, ag %g ms",
+                  ov.step_ms, ov.tok_gpu, ov.rs_ms, ov.ag_ms);
+    HY_EXPECT_MSG(fabs(ov.tok_total - 2 * ov.tok_gpu) <= 0.1 + 1e-6 * ov.tok_total, "total %g tokens/s is not 2 x %g", ov.tok_total, ov.tok_gpu);
+    HY_EXPECT_MSG(nov.have_exposed && !ov.have_exposed, "exposed line: with --ref-step-ms %d, without %d", nov.have_exposed, ov.have_exposed);
+    HY_EXPECT_MSG(one.world == 1 && !strcmp(one.comm, "single") && one.rs_ms == 0, "1-rank run: world %d comm %s", one.world, one.comm);
+    /* both ranks hold the same weights after the steps (the bench fails otherwise; the line must say so) */
+    HY_EXPECT_MSG(ov.same_weights && nov.same_weights, "weights identical on both ranks: overlap %d, no overlap %d", ov.same_weights,
+                  nov.same_weights);
+    /* tcp completes each launch at once: overlapping changes no bit */
+    HY_EXPECT_MSG(ov.checksum == nov.checksum && ov.first_norm == nov.first_norm,
+                  "overlap on/off: weights 0x%016llx vs 0x%016llx, first norm %.17g vs %.17g", ov.checksum, nov.checksum, ov.first_norm,
+                  nov.first_norm);
+    /* 2 ranks x 1 micro-batch == 1 rank accumulating the same 2: the objective
+     * sums the same loss rows; the gradient differs only in fp32 summation
+     * order (rank-order reduce vs accumulation in the backward) */
+    HY_EXPECT(hy_rel_close("first-step objective, 2 ranks vs 1 rank --accum 2", ov.first_obj, one.first_obj, 1e-7));
+    HY_EXPECT(hy_rel_close("first-step gradient norm, 2 ranks vs 1 rank --accum 2", ov.first_norm, one.first_norm, 1e-6));
     return 0;
 }
 
