@@ -230,8 +230,8 @@ static int hy_bench_parse_report(const char *out, hy_bench_figs *f) {
     if (p && sscanf(p + strlen("objective Σ w·loss first "), "%lf", &f->first_obj) == 1 && (p = strstr(p, "gradient norm first ")) &&
         sscanf(p + strlen("gradient norm first "), "%lf", &f->first_norm) == 1)
         f->have_steps = 1;
-    p = strstr(out, "(FNV-1a 0x");
-    if (p) sscanf(p + strlen("(FNV-1a 0x"), "%llx", &f->checksum);
+    p = strstr(out, "(checksum 0x");
+    if (p) sscanf(p + strlen("(checksum 0x"), "%llx", &f->checksum);
     f->same_weights = strstr(out, "weights         identical on every rank") != NULL;
     f->have_exposed = strstr(out, "exposed         ") && strstr(out, "(--ref-step-ms); hidden ");
     return f->have_summary && f->have_steps && f->checksum;
