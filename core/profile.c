@@ -54,14 +54,16 @@ double hy_flops_per_token(const hy_config *c, int L, hy_flops_breakdown *out) {
 /* ---- the decorator ---- */
 
 typedef enum {
-    P_COPY, P_ZERO, P_CAST_TO_ACT, P_CAST_TO_F32, P_COPY2D, P_AXPBY, P_EMB_FWD, P_EMB_BWD, P_RMS_FWD, P_RMS_BWD, P_MM_FWD, P_MM_BWD,
+    P_COPY, P_ZERO, P_CAST_TO_ACT, P_CAST_TO_F32, P_COPY2D, P_AXPBY, P_EMB_FWD, P_EMB_BWD, P_RMS_FWD, P_RMS_BWD, P_NAVG_FWD, P_NAVG_BWD,
+    P_MM_FWD, P_MM_BWD,
     P_ROPE_FWD, P_ROPE_BWD, P_ATT_FWD, P_ATT_BWD, P_CONV_FWD, P_CONV_BWD, P_SCAN_FWD, P_SCAN_BWD, P_SWIGLU_FWD, P_SWIGLU_BWD,
     P_CE_FWD, P_CE_BWD, P_GATHER, P_SCATTER, P_CONV_STEP, P_SCAN_STEP, P_ATT_DECODE, P_ADAMW, P_SUMSQ, P_ALL_FINITE, P_SCALE, P_COUNT
 } hy_prof_op;
 
 static const char *const hy_prof_names[P_COUNT] = {
     "copy", "zero", "cast_to_act", "cast_to_f32", "copy2d", "axpby", "embedding_fwd", "embedding_bwd", "rmsnorm_fwd", "rmsnorm_bwd",
-    "matmul_fwd", "matmul_bwd", "rope_fwd", "rope_bwd", "attention_fwd", "attention_bwd", "conv1d_fwd", "conv1d_bwd", "scan_fwd",
+    "norm_avg_fwd", "norm_avg_bwd", "matmul_fwd", "matmul_bwd", "rope_fwd", "rope_bwd", "attention_fwd", "attention_bwd", "conv1d_fwd",
+    "conv1d_bwd", "scan_fwd",
     "scan_bwd", "swiglu_fwd", "swiglu_bwd", "ce_fwd", "ce_bwd", "gather_rows", "scatter_rows", "conv1d_step", "scan_step",
     "attention_decode", "adamw", "sumsq", "all_finite", "scale"};
 
@@ -207,6 +209,24 @@ static hy_status hy_prof_rms_bwd(void *ctx, hy_act *dx, int lddx, float *dw, con
     HY_TRY(hy_prof_begin(p, &t0));
     return hy_prof_end(p, P_RMS_BWD, t0, in->rmsnorm_bwd(in->ctx, dx, lddx, dw, dout, ldo, x, ldx, w, rstd, n, D, acc), 0,
                        (double)n * ((acc ? 4.0 : 3.0) * D * p->es + 4) + (double)D * (p->es + 8));
+}
+static hy_status hy_prof_navg_fwd(void *ctx, hy_act *fu, float *ra, float *rb, const hy_act *a, const hy_act *b, const hy_act *wa,
+                                  const hy_act *wb, int n, int D, float eps) {
+    hy_op_profile *p = ctx;
+    const hy_ops *in = p->inner;
+    double t0;
+    HY_TRY(hy_prof_begin(p, &t0));
+    return hy_prof_end(p, P_NAVG_FWD, t0, in->norm_avg_fwd(in->ctx, fu, ra, rb, a, b, wa, wb, n, D, eps), 0,
+                       (double)n * (3.0 * D * p->es + 8) + 2.0 * D * p->es);
+}
+static hy_status hy_prof_navg_bwd(void *ctx, hy_act *da, hy_act *db, float *dwa, float *dwb, const hy_act *dfu, const hy_act *a,
+                                  const hy_act *b, const hy_act *wa, const hy_act *wb, const float *ra, const float *rb, int n, int D) {
+    hy_op_profile *p = ctx;
+    const hy_ops *in = p->inner;
+    double t0;
+    HY_TRY(hy_prof_begin(p, &t0));
+    return hy_prof_end(p, P_NAVG_BWD, t0, in->norm_avg_bwd(in->ctx, da, db, dwa, dwb, dfu, a, b, wa, wb, ra, rb, n, D), 0,
+                       (double)n * (5.0 * D * p->es + 8) + 2.0 * D * (p->es + 8));
 }
 static hy_status hy_prof_mm_fwd(void *ctx, hy_act *out, int ldo, const hy_act *x, int ldi, const hy_act *w, int n, int O, int I,
                                 int acc) {
@@ -461,6 +481,8 @@ static void hy_prof_fill(hy_op_profile *p) {
     HY_PROF_SET(embedding_bwd, hy_prof_emb_bwd);
     HY_PROF_SET(rmsnorm_fwd, hy_prof_rms_fwd);
     HY_PROF_SET(rmsnorm_bwd, hy_prof_rms_bwd);
+    HY_PROF_SET(norm_avg_fwd, hy_prof_navg_fwd);
+    HY_PROF_SET(norm_avg_bwd, hy_prof_navg_bwd);
     HY_PROF_SET(matmul_fwd, hy_prof_mm_fwd);
     HY_PROF_SET(matmul_bwd, hy_prof_mm_bwd);
     HY_PROF_SET(rope_fwd, hy_prof_rope_fwd);

@@ -80,6 +80,14 @@ struct hy_ops {
                              int ldo, const hy_act *x /* [n,D] ldx */, int ldx, const hy_act *w /* [D] */, const float *rstd /* [n] */,
                              int n, int D, int accumulate);
 
+    /* ---- norm_avg.h ---- fu = (rmsnorm(a; wa) + rmsnorm(b; wb)) / 2, the hybrid block's fusion; contiguous rows */
+    hy_status (*norm_avg_fwd)(void *ctx, hy_act *fu /* [n,D] */, float *rstd_a /* [n] */, float *rstd_b /* [n] */, const hy_act *a /* [n,D] */,
+                              const hy_act *b /* [n,D] */, const hy_act *wa /* [D] */, const hy_act *wb /* [D] */, int n, int D, float eps);
+    /* da, db overwrite; dwa, dwb += (NULL skipped) */
+    hy_status (*norm_avg_bwd)(void *ctx, hy_act *da /* [n,D] */, hy_act *db /* [n,D] */, float *dwa /* [D] += */, float *dwb /* [D] += */,
+                              const hy_act *dfu /* [n,D] */, const hy_act *a, const hy_act *b, const hy_act *wa, const hy_act *wb,
+                              const float *rstd_a /* [n] */, const float *rstd_b /* [n] */, int n, int D);
+
     /* ---- matmul.h ---- out = in · Wᵀ (PyTorch layout), fp32 accumulation */
     hy_status (*matmul_fwd)(void *ctx, hy_act *out /* [n,O] ldo, (+)= */, int ldo, const hy_act *in /* [n,I] ldi */, int ldi,
                             const hy_act *w /* [O,I] */, int n, int O, int I, int accumulate);

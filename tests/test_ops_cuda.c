@@ -1,6 +1,6 @@
 /* test_ops_cuda.c — CUDA backend ops against the CPU reference ops (label gpu):
  * the helpers of test_ops_cuda.h, and the row/pointwise ops: memory helpers,
- * embedding, rmsnorm, matmul, rope, swiglu, cross-entropy, gather/scatter.
+ * embedding, rmsnorm, norm_avg, matmul, rope, swiglu, cross-entropy, gather/scatter.
  * The sequence ops (attention, conv1d, selective scan) are in
  * test_ops_cuda_seq.c.  Method and tolerance rule: test_ops_cuda.h.
  * Needs a GPU: with none visible every case fails with the CUDA message. */
@@ -317,6 +317,92 @@ HY_TEST(cuda_rmsnorm) {
         fails += rms_case(&e, m, 70, 1600, 1600, 1600, 1); /* hidden size of 1.5B */
         fails += rms_case(&e, m, 1001, 16, 48, 34, 1);     /* many narrow rows: the warp-per-row path, partial last block */
         fails += rms_case(&e, m, 9, 257, 260, 257, 0);     /* just above the warp-per-row width */
+        fails += rms_case(&e, m, 1001, 1600, 1600, 1608, 0); /* vector rows: several rows per backward block, ldo != ldx */
+        fails += rms_case(&e, m, 5, 3200, 3208, 3200, 1);    /* vector rows, 4 vectors per thread (bf16), strided x/dx */
+        fails += rms_case(&e, m, 33, 1600, 1601, 1600, 0);   /* odd row stride: the scalar fallback */
+        fails += rms_case(&e, m, 2000, 100, 132, 100, 1);    /* the dt norm's shape: narrow rows read in place, many warps */
+    }
+    /* variant 0 (the previous kernels, kept for A/B timing) still agrees */
+    if (setenv("HYMBA_RMSNORM_VARIANT", "0", 1) == 0) {
+        for (int m = 0; m < 2; m++) fails += rms_case(&e, m, 70, 1600, 1600, 1600, 1) + rms_case(&e, m, 1001, 16, 48, 34, 1);
+        unsetenv("HYMBA_RMSNORM_VARIANT");
+    } else fails++;
+    tc_env_close(&e);
+    return fails != 0;
+}
+
+/* --------------------------------------------------------------- norm_avg */
+
+/* The hybrid fusion (kernels/norm_avg.h) against the CPU op; the backward run
+ * twice (determinism); the GPU forward against the GPU's own unfused
+ * composition (rmsnorm_fwd twice + axpby), which must match bit for bit when
+ * both take the same row path (D > 256, where rmsnorm leaves its warp path).
+ * frozen_b: dwb NULL, so its pre-filled values must come back untouched. */
+static int navg_case(tc_env *e, int mode, int n, int D, int frozen_b) {
+    hy_test_rng rng = {351 + (uint64_t)D + (uint64_t)n};
+    size_t nD = (size_t)n * D, D2 = 2 * (size_t)D;
+    float *a = tc_rand(&rng, nD, 1.f), *b = tc_rand(&rng, nD, 3.f), *wa = tc_rand(&rng, (size_t)D, 0.3f), *wb = tc_rand(&rng, (size_t)D, 0.3f);
+    float *dfu = tc_rand(&rng, nD, 1.f), *dw0 = tc_rand(&rng, D2, 1.f), *nan = tc_nan(nD);
+    for (int i = 0; i < D; i++) wa[i] += 1.f, wb[i] += 0.5f;
+    float *fu[2], *ra[2], *rb[2], *da[2], *db[2], *dw[2], *fu2 = tc_host(nD), *da2 = tc_host(nD), *dw2 = tc_host(D2);
+    tc_side s[2];
+    tc_sides(e, mode, s);
+    for (int k = 0; k < 2; k++) {
+        hy_ops *o = s[k].o;
+        void *a_ = tc_act(&s[k], a, nD), *b_ = tc_act(&s[k], b, nD), *wa_ = tc_act(&s[k], wa, (size_t)D), *wb_ = tc_act(&s[k], wb, (size_t)D);
+        void *fu_ = tc_act(&s[k], nan, nD), *da_ = tc_act(&s[k], nan, nD), *db_ = tc_act(&s[k], nan, nD), *dfu_ = tc_act(&s[k], dfu, nD);
+        float *ra_ = tc_f32(&s[k], nan, (size_t)n), *rb_ = tc_f32(&s[k], nan, (size_t)n), *dw_ = tc_f32(&s[k], dw0, D2);
+        TC_OK(o->norm_avg_fwd(o->ctx, fu_, ra_, rb_, a_, b_, wa_, wb_, n, D, 1e-6f));
+        fu[k] = tc_host(nD), ra[k] = tc_host((size_t)n), rb[k] = tc_host((size_t)n), da[k] = tc_host(nD), db[k] = tc_host(nD);
+        dw[k] = tc_host(D2);
+        tc_get_act(&s[k], fu_, nD, fu[k]);
+        tc_get_f32(&s[k], ra_, (size_t)n, ra[k]);
+        tc_get_f32(&s[k], rb_, (size_t)n, rb[k]);
+        /* the backward reads the CPU's statistics on both sides */
+        float *rac = tc_f32(&s[k], ra[0], (size_t)n), *rbc = tc_f32(&s[k], rb[0], (size_t)n);
+        TC_OK(o->norm_avg_bwd(o->ctx, da_, db_, dw_, frozen_b ? NULL : dw_ + D, dfu_, a_, b_, wa_, wb_, rac, rbc, n, D));
+        tc_get_act(&s[k], da_, nD, da[k]);
+        tc_get_act(&s[k], db_, nD, db[k]);
+        tc_get_f32(&s[k], dw_, D2, dw[k]);
+        if (k == 0) continue;
+        void *da2_ = tc_act(&s[k], nan, nD), *db2_ = tc_act(&s[k], nan, nD), *o1 = tc_act(&s[k], nan, nD), *o2 = tc_act(&s[k], nan, nD);
+        float *dw2_ = tc_f32(&s[k], dw0, D2), *r1 = tc_f32(&s[k], nan, (size_t)n), *r2 = tc_f32(&s[k], nan, (size_t)n);
+        TC_OK(o->norm_avg_bwd(o->ctx, da2_, db2_, dw2_, frozen_b ? NULL : dw2_ + D, dfu_, a_, b_, wa_, wb_, rac, rbc, n, D));
+        tc_get_act(&s[k], da2_, nD, da2);
+        tc_get_f32(&s[k], dw2_, D2, dw2);
+        TC_OK(o->rmsnorm_fwd(o->ctx, o1, D, r1, a_, D, wa_, n, D, 1e-6f));
+        TC_OK(o->rmsnorm_fwd(o->ctx, o2, D, r2, b_, D, wb_, n, D, 1e-6f));
+        TC_OK(o->axpby(o->ctx, o1, 0.5f, o1, 0.5f, o2, nD));
+        tc_get_act(&s[k], o1, nD, fu2);
+    }
+    tc_tol t = tol_of(mode), tr = {1e-6, mode ? 1e-5 : 2e-6}; /* rstd: fp32 statistics from identical inputs */
+    int fails = tc_cmp("norm_avg", "fu", mode, fu[1], fu[0], nD, t);
+    fails += tc_cmp("norm_avg", "rstd_a", mode, ra[1], ra[0], (size_t)n, tr);
+    fails += tc_cmp("norm_avg", "rstd_b", mode, rb[1], rb[0], (size_t)n, tr);
+    fails += tc_cmp("norm_avg", "da", mode, da[1], da[0], nD, t);
+    fails += tc_cmp("norm_avg", "db", mode, db[1], db[0], nD, t);
+    /* dw: fp32 sums over rows of identical inputs in both modes */
+    fails += tc_cmp("norm_avg", "dwa|dwb", mode, dw[1], dw[0], D2, (tc_tol){1e-5, 1e-4});
+    fails += tc_same("norm_avg", "da rerun", mode, da[1], da2, nD);
+    fails += tc_same("norm_avg", "dw rerun", mode, dw[1], dw2, D2);
+    if (D > 256) fails += tc_same("norm_avg", "fu vs rmsnorm_fwd x2 + axpby", mode, fu[1], fu2, nD);
+    else fails += tc_cmp("norm_avg", "fu vs rmsnorm_fwd x2 + axpby", mode, fu[1], fu2, nD, t);
+    for (int k = 0; k < 2; k++) free(fu[k]), free(ra[k]), free(rb[k]), free(da[k]), free(db[k]), free(dw[k]), tc_side_free(&s[k]);
+    free(a), free(b), free(wa), free(wb), free(dfu), free(dw0), free(nan), free(fu2), free(da2), free(dw2);
+    return fails;
+}
+
+HY_TEST(cuda_norm_avg) {
+    tc_env e;
+    if (tc_env_open(&e)) return 1;
+    int fails = 0;
+    for (int m = 0; m < 2; m++) {
+        fails += navg_case(&e, m, 37, 3200, 0);   /* Hymba-1.5B's DI: vector rows */
+        fails += navg_case(&e, m, 1001, 1600, 0); /* several rows per backward block */
+        fails += navg_case(&e, m, 1, 4096, 0);    /* one row, 4 vectors per thread (bf16) */
+        fails += navg_case(&e, m, 3, 16, 0);      /* narrow: one warp per row */
+        fails += navg_case(&e, m, 9, 300, 0);     /* D % 8 != 0: scalar kernels in bf16, vectors in fp32 */
+        fails += navg_case(&e, m, 5, 130, 1);     /* scalar kernels in both modes; frozen gain b */
     }
     tc_env_close(&e);
     return fails != 0;

@@ -180,6 +180,81 @@ HY_TEST(rmsnorm_fwd_bwd) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- norm_avg */
+
+typedef struct {
+    hy_ops *o;
+    float *fu, *ra, *rb, *a, *b, *wa, *wb, *r;
+    int n, D;
+} navg_prob;
+
+static double navg_loss(void *p_) {
+    navg_prob *p = p_;
+    HY_ASSERT(p->o->norm_avg_fwd(p->o->ctx, p->fu, p->ra, p->rb, p->a, p->b, p->wa, p->wb, p->n, p->D, 1e-6f) == HY_OK);
+    return dot_rd(p->r, p->fu, (size_t)p->n * p->D);
+}
+
+/* The hybrid block's fusion (kernels/norm_avg.h): forward against double,
+ * backward against finite differences, and both bit for bit the unfused
+ * composition it replaces in the model (rmsnorm_fwd twice + axpby(0.5, 0.5);
+ * dfu·0.5 then rmsnorm_bwd twice).  The two inputs differ in scale so a mix-up
+ * of the two statistics or gains shows. */
+HY_TEST(norm_avg_fwd_bwd) {
+    hy_test_rng rng = {13};
+    arena A = {0};
+    hy_ops *o = cpu_ops();
+    navg_prob p = {.o = o, .n = 6, .D = 40};
+    int n = p.n, D = p.D;
+    size_t nD = (size_t)n * D;
+    p.a = fa_rand(&A, &rng, nD, 1.0f), p.b = fa_rand(&A, &rng, nD, 3.0f);
+    p.wa = fa(&A, (size_t)D), p.wb = fa(&A, (size_t)D);
+    for (int c = 0; c < D; c++) {
+        p.wa[c] = 1.0f + 0.3f * (float)hy_test_normal(&rng);
+        p.wb[c] = 0.5f + 0.3f * (float)hy_test_normal(&rng);
+    }
+    p.fu = fa_const(&A, nD, NAN), p.ra = fa_const(&A, (size_t)n, NAN), p.rb = fa_const(&A, (size_t)n, NAN);
+    p.r = fa_rand(&A, &rng, nD, 1.0f);
+    navg_loss(&p);
+    int fails = 0;
+    for (int i = 0; i < n; i++) { /* forward against double */
+        double ssa = 0, ssb = 0;
+        for (int c = 0; c < D; c++) ssa += (double)p.a[i * D + c] * p.a[i * D + c], ssb += (double)p.b[i * D + c] * p.b[i * D + c];
+        double ra = 1 / sqrt(ssa / D + 1e-6), rb = 1 / sqrt(ssb / D + 1e-6);
+        float want[64], rs[2] = {(float)ra, (float)rb}, got[2] = {p.ra[i], p.rb[i]};
+        for (int c = 0; c < D; c++) want[c] = (float)(0.5 * (p.wa[c] * p.a[i * D + c] * ra + p.wb[c] * p.b[i * D + c] * rb));
+        fails += hy_test_compare("norm_avg fu row", p.fu + (size_t)i * D, want, (size_t)D, 1e-6, 1e-6) > 0;
+        fails += hy_test_compare("norm_avg rstd a|b", got, rs, 2, 0, 1e-6) > 0;
+    }
+    HY_EXPECT(fails == 0);
+    float *o1 = fa(&A, nD), *o2 = fa(&A, nD), *r1 = fa(&A, (size_t)n), *r2 = fa(&A, (size_t)n);
+    HY_EXPECT_OK(o->rmsnorm_fwd(o->ctx, o1, D, r1, p.a, D, p.wa, n, D, 1e-6f));
+    HY_EXPECT_OK(o->rmsnorm_fwd(o->ctx, o2, D, r2, p.b, D, p.wb, n, D, 1e-6f));
+    HY_EXPECT_OK(o->axpby(o->ctx, o1, 0.5f, o1, 0.5f, o2, nD));
+    HY_EXPECT_MSG(!memcmp(o1, p.fu, nD * 4) && !memcmp(r1, p.ra, (size_t)n * 4) && !memcmp(r2, p.rb, (size_t)n * 4),
+                  "forward differs from rmsnorm_fwd ×2 + axpby");
+    /* backward: da, db overwrite (NaN pre-fill); dwa, dwb += */
+    float *da = fa_const(&A, nD, NAN), *db = fa_const(&A, nD, NAN), *dwa = fa_const(&A, (size_t)D, ACC0), *dwb = fa_const(&A, (size_t)D, ACC0);
+    HY_EXPECT_OK(o->norm_avg_bwd(o->ctx, da, db, dwa, dwb, p.r, p.a, p.b, p.wa, p.wb, p.ra, p.rb, n, D));
+    float *half = fa(&A, nD), *ua = fa(&A, nD), *ub = fa(&A, nD), *uwa = fa_const(&A, (size_t)D, ACC0), *uwb = fa_const(&A, (size_t)D, ACC0);
+    HY_EXPECT_OK(o->axpby(o->ctx, half, 0.5f, p.r, 0.0f, p.r, nD));
+    HY_EXPECT_OK(o->rmsnorm_bwd(o->ctx, ua, D, uwa, half, D, p.a, D, p.wa, p.ra, n, D, 0));
+    HY_EXPECT_OK(o->rmsnorm_bwd(o->ctx, ub, D, uwb, half, D, p.b, D, p.wb, p.rb, n, D, 0));
+    HY_EXPECT_MSG(!memcmp(da, ua, nD * 4) && !memcmp(db, ub, nD * 4) && !memcmp(dwa, uwa, (size_t)D * 4) && !memcmp(dwb, uwb, (size_t)D * 4),
+                  "backward differs from axpby(0.5) + rmsnorm_bwd ×2");
+    sub_const(dwa, (size_t)D, ACC0), sub_const(dwb, (size_t)D, ACC0);
+    HY_EXPECT(!fd_check("norm_avg da", p.a, n, D, D, da, D, navg_loss, &p, FD_TOL, &rng));
+    HY_EXPECT(!fd_check("norm_avg db", p.b, n, D, D, db, D, navg_loss, &p, FD_TOL, &rng));
+    HY_EXPECT(!fd_check("norm_avg dwa", p.wa, 1, D, D, dwa, D, navg_loss, &p, FD_TOL, &rng));
+    HY_EXPECT(!fd_check("norm_avg dwb", p.wb, 1, D, D, dwb, D, navg_loss, &p, FD_TOL, &rng));
+    /* frozen gains: NULL dw is skipped, dx unchanged */
+    float *da2 = fa_const(&A, nD, NAN), *db2 = fa_const(&A, nD, NAN);
+    HY_EXPECT_OK(o->norm_avg_bwd(o->ctx, da2, db2, NULL, NULL, p.r, p.a, p.b, p.wa, p.wb, p.ra, p.rb, n, D));
+    HY_EXPECT(!memcmp(da2, da, nD * 4) && !memcmp(db2, db, nD * 4));
+    hy_backend_cpu_destroy(o);
+    arena_free(&A);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- matmul */
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include "kernels/decode_ops.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
+#include "kernels/norm_avg.h"
 #include "kernels/optim_ops.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
@@ -18,6 +19,8 @@ void hy_cpu_fill_ops(hy_ops *o) {
     o->embedding_bwd = hy_embedding_bwd_cpu;
     o->rmsnorm_fwd = hy_rmsnorm_fwd_cpu;
     o->rmsnorm_bwd = hy_rmsnorm_bwd_cpu;
+    o->norm_avg_fwd = hy_norm_avg_fwd_cpu;
+    o->norm_avg_bwd = hy_norm_avg_bwd_cpu;
     o->matmul_fwd = hy_matmul_fwd_cpu;
     o->matmul_bwd = hy_matmul_bwd_cpu;
     o->rope_fwd = hy_rope_fwd_cpu;

@@ -26,6 +26,7 @@
 #include "kernels/decode_ops.h"
 #include "kernels/embedding.h"
 #include "kernels/matmul.h"
+#include "kernels/norm_avg.h"
 #include "kernels/optim_ops.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/rope.h"
@@ -222,6 +223,8 @@ static void cu_fill_ops(hy_ops *o) {
     o->embedding_bwd = hy_embedding_bwd_cuda;
     o->rmsnorm_fwd = hy_rmsnorm_fwd_cuda;
     o->rmsnorm_bwd = hy_rmsnorm_bwd_cuda;
+    o->norm_avg_fwd = hy_norm_avg_fwd_cuda;
+    o->norm_avg_bwd = hy_norm_avg_bwd_cuda;
     o->matmul_fwd = hy_matmul_fwd_cuda;
     o->matmul_bwd = hy_matmul_bwd_cuda;
     o->rope_fwd = hy_rope_fwd_cuda;
