@@ -15,9 +15,13 @@
  *                               bandwidth of a 256 MiB all-reduce, then a
  *                               job where the last rank dies after joining
  *                               and the others must stop with a message
- *                               naming it (skipped, exit 77, with < 2 GPUs).
+ *                               naming it, then one where the last rank is
+ *                               killed by SIGKILL and `hymba launch` must
+ *                               name it and stop the others within 50 s
+ *                               (skipped, exit 77, with < 2 GPUs).
  * Only this test includes the CUDA runtime: it allocates device buffers. */
 #include <cuda_runtime_api.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,14 +221,20 @@ static int hy_child(int die) {
     if (hy_open(&c)) return 1;
     int r = hy_comm_rank(c), W = hy_comm_world(c);
     if (die) {
-        if (r == W - 1) _exit(0); /* gone without a word: the others must notice */
+        /* die == 1: gone without a word and with exit status 0, so the
+         * launcher sees nothing wrong: the others must notice through the
+         * communicator.  die == 2: killed by SIGKILL. */
+        if (r == W - 1) {
+            if (die == 2) raise(SIGKILL);
+            _exit(0);
+        }
         float *d = NULL;
         CU(cudaMalloc((void **)&d, 4096));
         hy_status st = hy_comm_all_reduce(c, d, 1024, HY_DTYPE_F32, HY_COMM_SUM, NULL);
         if (!st) st = hy_comm_wait_all(c);
         printf("rank %d: %s\n", r, st ? hy_last_error() : "all-reduce completed without the dead rank");
         hy_comm_free(c);
-        return st == HY_OK;
+        return 1; /* the job failed either way; the message tells which (hy_multigpu checks it) */
     }
     int rc = hy_check_collectives(c) || hy_check_zero1(c) || hy_bench_all_reduce(c);
     if (!rc && hy_comm_barrier(c)) { fprintf(stderr, "barrier: %s\n", hy_last_error()); rc = 1; }
@@ -256,14 +266,26 @@ static int hy_multigpu(void) {
     snprintf(want, sizeof want, "rank %d (host", count - 1);
     int named = rc != 0 && out && strstr(out, want) && strstr(out, "died or was killed");
     free(out);
+    /* a rank killed by SIGKILL: the launcher names it and stops the others */
+    snprintf(cmd, sizeof cmd, "HYMBA_COMM_TIMEOUT=60 %s launch -n %d --all-output -- %s --child-kill", hy_test_hymba(), count, self);
+    double t0 = hy_now_s();
+    rc = hy_test_run(cmd, &out);
+    double secs = hy_now_s() - t0;
+    fprintf(stderr, "$ %s\n-> exit %d after %.1f s\n%s", cmd, rc, secs, out ? out : "");
+    /* the launcher's closing line lists every rank's end ("rank 1: killed by signal 9 (Killed)") */
+    snprintf(want, sizeof want, "rank %d: killed by signal %d", count - 1, SIGKILL);
+    int killed = rc != 0 && out && strstr(out, want) && strstr(out, "the other ranks were stopped") && secs < 50;
+    free(out);
     if (!ok) fprintf(stderr, "FAIL: the %d-rank collective checks failed\n", count);
     if (!named) fprintf(stderr, "FAIL: the ranks did not stop naming the dead rank %d\n", count - 1);
-    return ok && named ? 0 : 1;
+    if (!killed) fprintf(stderr, "FAIL: the launcher did not name rank %d killed by SIGKILL and stop the job in time\n", count - 1);
+    return ok && named && killed ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--child")) return hy_child(0);
     if (argc > 1 && !strcmp(argv[1], "--child-die")) return hy_child(1);
+    if (argc > 1 && !strcmp(argv[1], "--child-kill")) return hy_child(2);
     if (argc > 1 && !strcmp(argv[1], "--multigpu")) return hy_multigpu();
     return hy_test_main(argc, argv);
 }
