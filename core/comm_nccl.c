@@ -227,7 +227,12 @@ static const hy_comm_vt hy_nccl_vt = {
 
 static hy_status hy_nccl_resources(hy_comm *c) {
     hy_nccl *n = c->impl;
-    HY_CUDA(c, cudaStreamCreateWithFlags(&n->stream, cudaStreamNonBlocking));
+    /* the highest stream priority: collectives launched during the backward
+     * (overlap) get SMs as soon as blocks of the compute kernels retire,
+     * instead of queueing behind whole grids of the backend stream */
+    int lo = 0, hi = 0;
+    HY_CUDA(c, cudaDeviceGetStreamPriorityRange(&lo, &hi));
+    HY_CUDA(c, cudaStreamCreateWithPriority(&n->stream, cudaStreamNonBlocking, hi));
     for (int i = 0; i < HY_NCCL_EVENTS; i++) HY_CUDA(c, cudaEventCreateWithFlags(&n->ev[i], cudaEventDisableTiming));
     HY_CUDA(c, cudaEventCreateWithFlags(&n->ev_host, cudaEventDisableTiming));
     HY_CUDA(c, cudaEventCreateWithFlags(&n->ev_order, cudaEventDisableTiming));

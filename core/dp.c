@@ -220,16 +220,27 @@ hy_status hy_dp_update(hy_dp *dp, const hy_adamw_hparams *h, int64_t t, double l
     if (!dp->sharded) /* in backend memory; with bf16 storage the same pass refreshes the model's bf16 weights */
         return o->adamw(o->ctx, h, dp->groups, t, lr, coef, dp->master, g, dp->adam_m, dp->adam_v,
                         dp->master_is_weights ? NULL : hy_model_weights(dp->m));
-    /* AdamW on the owned chunks (their act-dtype copy lands in the weights), then the all-gather */
+    /* AdamW on the owned chunk of each bucket (its act-dtype copy lands in
+     * the weights), and that bucket's all-gather right after it, ordered
+     * after the update on the backend stream: the gathers of earlier buckets
+     * run while later buckets are updated.  Without a stream (CPU backend)
+     * every call is synchronous and the order is the program order.  The
+     * view has one segment per bucket, in bucket order. */
     char *w = (char *)hy_model_weights(dp->m);
     size_t esz = hy_dtype_size(o->act_dtype);
-    for (int i = 0; i < dp->view.count; i++) {
-        const hy_shard_seg *s = &dp->view.segs[i];
+    void *stream = o->stream ? o->stream(o->ctx) : NULL;
+    if (!stream) HY_TRY(o->sync(o->ctx));
+    hy_comm_ticket last = 0;
+    for (int b = 0; b < dp->view.count; b++) {
+        const hy_shard_seg *s = &dp->view.segs[b];
         HY_TRY(o->adamw(o->ctx, h, &s->groups, t, lr, coef, dp->master + s->local, g + s->flat, dp->adam_m + s->local,
                         dp->adam_v + s->local, (hy_act *)(w + s->flat * esz)));
+        if (stream) HY_TRY(hy_comm_order_after(dp->comm, stream));
+        else HY_TRY(o->sync(o->ctx));
+        HY_TRY(hy_comm_all_gather_bucket(dp->comm, w, o->act_dtype, &dp->plan, b, &last));
     }
-    HY_TRY(o->sync(o->ctx));
-    return hy_comm_all_gather_params(dp->comm, w, o->act_dtype, &dp->plan, NULL);
+    /* host wait: bounded, and a dead or hung peer is named */
+    return hy_comm_wait(dp->comm, last);
 }
 
 static int hy_dp_dcmp(const void *x, const void *y) {
