@@ -17,7 +17,9 @@
 # Logs under $OUT (default ./gpu-out): bench_dp_sft.txt, bench_dp_dpo.txt
 # (every run's full report), bench_dp_table.txt (GPU topology and the table).
 # Build first with `HYMBA_GPU_TESTS=0 HYMBA_GPU_E2E=0 bash tests/gpu/run.sh`.
-# About 25 s per run (model build ~10 s), 5 runs.  Exit status 0 when every
+# HYMBA_BENCH_DP_RUNS picks runs (default "sft1 sftN sftN_noov dpo1 dpoN";
+# an N-GPU row needs its 1-GPU run for the exposed and scaling columns).
+# About 35 s per run on 2 H200s (model build ~10 s), 5 runs.  Exit status 0 when every
 # run succeeded (a run fails when its ranks' weights differ after the steps).
 set -u
 cd "$(dirname "$0")/../.."
@@ -42,9 +44,11 @@ RC=0
 
 # run NAME LOG GPUS [ENV=VAL ...] -- [bench args]: one bench; its report to
 # $TMP/NAME.txt and appended to LOG
+RUNS=" ${HYMBA_BENCH_DP_RUNS:-sft1 sftN sftN_noov dpo1 dpoN} "
 run() {
     local name=$1 log=$2 n=$3
     shift 3
+    [[ "$RUNS" == *" $name "* ]] || return 0
     local envs=()
     while [ "$1" != "--" ]; do envs+=("$1"); shift; done
     shift
