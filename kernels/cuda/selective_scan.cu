@@ -7,21 +7,26 @@
  *             before each chunk, sequential over chunks per (channel, state))
  *             → k_sc_fwd_final (rerun each chunk from its true start, gate).
  *   backward: k_sc_local<BWD> (adds the zero-carry adjoint sums) → k_sc_carry
- *             (also the adjoint carried in from the right) → k_sc_bwd_final
- *             (scan_bwd.cuh) → k_scan_bc_reduce (dB/dC: channel blocks added in
- *             order) → hy_cuda_sum_partials for ddt_bias, dA_log, dD (chunks in
- *             order).  No float atomics: bitwise reproducible.
+ *             (states and adjoints, the two directions in parallel) →
+ *             k_sc_bwd_final (scan_bwd.cuh: 4 lanes per channel, cached
+ *             sub-chunk states and decays) → k_scan_bc_reduce (dB/dC: channel
+ *             blocks added in order) → hy_cuda_sum_partials for ddt_bias,
+ *             dA_log, dD (chunks in order).  No float atomics: bitwise
+ *             reproducible.
  * Parallelism: (DI / channels per CTA) × (N / SC_L) CTAs, fp32 states in
  * registers, B/C rows staged once per CTA in shared memory.
  * Scratch (backward, DS = 16): carries 2·N·DI·DS/SC_L fp32 (= N·DI·2 bytes),
- * dB/dC partials N·2·DS·4·DI/CPB bytes, parameter partials N·DI·DS·4/SC_L
- * bytes: about 1.25 fp32 [N, DI] in all.
+ * dB/dC partials N·2·DS·4·DI/32 bytes, parameter partials N·DI·DS·4/SC_L
+ * bytes: about 2 fp32 [N, DI] in all.
  * The pre-gating output y used by dz is recomputed in fp32 (the official
  * kernel keeps a bf16 copy; the difference is one rounding). */
+#include <stdlib.h>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/scan_bwd.cuh"
 #include "kernels/cuda/scan_chunk.cuh"
+#include "kernels/cuda/scan_fwd.cuh"
 #include "kernels/selective_scan.h"
 
 /* dBm/dCm[row][n] = Σ_groups pbc[g][row][which·DS + n], groups in order (overwrite) */
@@ -37,12 +42,6 @@ static __global__ void k_scan_bc_reduce(T *dBm, T *dCm, int lddbc, const float *
         hy_st<T>(dst, acc);
     }
 }
-
-/* Lanes per channel of the backward's final pass (8 states per lane): DS ≤ 8·G. */
-static int scan_lanes(int DS) { return DS <= 8 ? 1 : DS <= 16 ? 2 : 4; }
-/* The forward-type passes (local, carry-consuming forward): S states per lane, G lanes:
- * (8, 1), (16, 1), (16, 2) for DS ≤ 8, 16, 32 (cases 0, 1, 2). */
-static int scan_fwd_layout(int DS) { return DS <= 8 ? 0 : DS <= 16 ? 1 : 2; }
 
 /* Carve the carry arrays (and, when bwd_out, the backward partials) from scratch. */
 static hy_status scan_scratch(hy_cuda_ctx *c, int N, int DI, int DS, int groups, sc_carry *cy, sc_bwd_out *bo) {
@@ -69,54 +68,57 @@ static hy_status scan_scratch(hy_cuda_ctx *c, int N, int DI, int DS, int groups,
     return HY_OK;
 }
 
-template <typename T, int S, int G>
-static hy_status scan_fwd_g(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
+/* Raise a kernel's dynamic shared-memory limit to bytes (above the 48 KB default). */
+template <typename F> static hy_status scan_smem(hy_cuda_ctx *c, F *kernel, size_t bytes) {
+    HY_CUDA_CHECK(c, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    return HY_OK;
+}
+
+/* The chunk-local pass (BWD: with the adjoint sums) and the carry pass. */
+template <typename T, int S, bool BWD>
+static hy_status scan_local_carry(hy_cuda_ctx *c, const sc_carry &cy, const T *u, const T *delta, const T *dt_bias,
+                                  const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *z, int ldz, const T *dy,
+                                  const hy_seqs *s, int DI, int DS) {
+    const int N = s->n, nch = HY_CEIL_DIV(N, SC_L);
+    const size_t smem = sc_fwd_smem<S>(BWD ? 4 : 2);
+    HY_TRY(scan_smem(c, k_sc_local<T, S, BWD>, smem));
+    k_sc_local<T, S, BWD><<<dim3(HY_CEIL_DIV(DI, (int)sb<S>::CPB), nch), SC_THREADS, smem, c->stream>>>(
+        cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, z, ldz, dy, s->pos, N, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, BWD ? "scan_bwd local" : "scan_fwd local");
+    k_sc_carry<T><<<dim3(hy_cuda_blocks((size_t)DI * DS, 128), BWD ? 2 : 1), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
+    HY_CUDA_LAUNCH_CHECK(c, BWD ? "scan_bwd carry" : "scan_fwd carry");
+    return HY_OK;
+}
+
+template <typename T, int S>
+static hy_status scan_fwd_s(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
                             const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
     const int N = s->n, nch = HY_CEIL_DIV(N, SC_L);
     sc_carry cy;
     HY_TRY(scan_scratch(c, N, DI, DS, 0, &cy, NULL));
-    dim3 grid(HY_CEIL_DIV(DI, SC_THREADS / G), nch);
-    k_sc_local<T, S, G, false><<<grid, SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, NULL,
-                                                                 s->pos, N, DI, DS);
-    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd local");
-    k_sc_carry<T><<<hy_cuda_blocks((size_t)DI * DS, 128), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
-    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd carry");
-    k_sc_fwd_final<T, S, G><<<grid, SC_THREADS, 0, c->stream>>>(y, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->pos,
-                                                             N, DI, DS);
+    HY_TRY((scan_local_carry<T, S, false>(c, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, z, ldz, NULL, s, DI, DS)));
+    const size_t smem = sc_fwd_smem<S>(4);
+    HY_TRY(scan_smem(c, k_sc_fwd_final<T, S>, smem));
+    k_sc_fwd_final<T, S><<<dim3(HY_CEIL_DIV(DI, (int)sb<S>::CPB), nch), SC_THREADS, smem, c->stream>>>(
+        y, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->pos, N, DI, DS);
     HY_CUDA_LAUNCH_CHECK(c, "scan_fwd final");
     return HY_OK;
 }
 
-template <typename T>
-static hy_status scan_fwd(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
-                          const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
-    switch (scan_fwd_layout(DS)) {
-    case 0: return scan_fwd_g<T, 8, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
-    case 1: return scan_fwd_g<T, 16, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
-    default: return scan_fwd_g<T, 16, 2>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
-    }
-}
-
-/* SL, GL: layout of the local pass; G: lanes per channel of the final pass. */
-template <typename T, int SL, int GL, int G>
-static hy_status scan_bwd_g(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, int lddbc, T *dz, int lddz, float *ddt_bias,
+template <typename T, int S>
+static hy_status scan_bwd_s(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, int lddbc, T *dz, int lddz, float *ddt_bias,
                             float *dA_log, float *dD, const T *dy, const T *u, const T *delta, const T *dt_bias,
                             const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *D, const T *z, int ldz,
                             const hy_seqs *s, int DI, int DS) {
-    const int N = s->n, nch = HY_CEIL_DIV(N, SC_L), groups = HY_CEIL_DIV(DI, SC_THREADS / G);
+    const int N = s->n, nch = HY_CEIL_DIV(N, SC_L), groups = HY_CEIL_DIV(DI, (int)sb<S>::CPB);
     sc_carry cy;
     sc_bwd_out bo;
     HY_TRY(scan_scratch(c, N, DI, DS, groups, &cy, &bo));
-    dim3 grid(groups, nch);
-    k_sc_local<T, SL, GL, true><<<dim3(HY_CEIL_DIV(DI, SC_THREADS / GL), nch), SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, dy,
-                                                                s->pos, N, DI, DS);
-    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd local");
-    k_sc_carry<T><<<hy_cuda_blocks((size_t)DI * DS, 128), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
-    HY_CUDA_LAUNCH_CHECK(c, "scan_bwd carry");
-    const size_t smem = sizeof(float) * (size_t)sc_bwd_smem_floats<G>();
-    HY_CUDA_CHECK(c, cudaFuncSetAttribute(k_sc_bwd_final<T, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    k_sc_bwd_final<T, G><<<grid, SC_THREADS, smem, c->stream>>>(bo, cy, du, ddelta, dz, lddz, dy, u, delta, dt_bias, A_log, Bm,
-                                                                Cm, ldbc, D, z, ldz, s->pos, N, DI, DS);
+    HY_TRY((scan_local_carry<T, S, true>(c, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, z, ldz, dy, s, DI, DS)));
+    const size_t smem = sizeof(float) * (size_t)sbf<S>::FLOATS;
+    HY_TRY(scan_smem(c, k_sc_bwd_final<T, S>, smem));
+    k_sc_bwd_final<T, S><<<dim3(groups, nch), SC_THREADS, smem, c->stream>>>(bo, cy, du, ddelta, dz, lddz, dy, u, delta, dt_bias,
+                                                                            A_log, Bm, Cm, ldbc, D, z, ldz, s->pos, N, DI, DS);
     HY_CUDA_LAUNCH_CHECK(c, "scan_bwd final");
     k_scan_bc_reduce<T><<<hy_cuda_blocks((size_t)N * 2 * DS, 256), 256, 0, c->stream>>>(dBm, dCm, lddbc, bo.pbc, groups, N,
                                                                                         DS);
@@ -127,20 +129,24 @@ static hy_status scan_bwd_g(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, in
     return HY_OK;
 }
 
+/* States per lane: 4 up to DS = 16, 8 up to DS = 32. */
+template <typename T>
+static hy_status scan_fwd(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
+                          const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
+    if (DS <= 16) return scan_fwd_s<T, 4>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    return scan_fwd_s<T, 8>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+}
+
 template <typename T>
 static hy_status scan_bwd(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, int lddbc, T *dz, int lddz, float *ddt_bias,
                           float *dA_log, float *dD, const T *dy, const T *u, const T *delta, const T *dt_bias,
                           const T *A_log, const T *Bm, const T *Cm, int ldbc, const T *D, const T *z, int ldz,
                           const hy_seqs *s, int DI, int DS) {
-#define HY_SCAN_BWD(SL, GL, GG)                                                                                           \
-    scan_bwd_g<T, SL, GL, GG>(c, du, ddelta, dBm, dCm, lddbc, dz, lddz, ddt_bias, dA_log, dD, dy, u, delta, dt_bias, A_log, Bm, Cm, \
-                      ldbc, D, z, ldz, s, DI, DS)
-    switch (scan_lanes(DS)) { /* DS ≤ 8, 16, 32 */
-    case 1: return HY_SCAN_BWD(8, 1, 1);
-    case 2: return HY_SCAN_BWD(16, 1, 2);
-    default: return HY_SCAN_BWD(16, 2, 4);
-    }
-#undef HY_SCAN_BWD
+    if (DS <= 16)
+        return scan_bwd_s<T, 4>(c, du, ddelta, dBm, dCm, lddbc, dz, lddz, ddt_bias, dA_log, dD, dy, u, delta, dt_bias, A_log,
+                                Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    return scan_bwd_s<T, 8>(c, du, ddelta, dBm, dCm, lddbc, dz, lddz, ddt_bias, dA_log, dD, dy, u, delta, dt_bias, A_log, Bm,
+                            Cm, ldbc, D, z, ldz, s, DI, DS);
 }
 
 static hy_status scan_check(int DS, int N) {
