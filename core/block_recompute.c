@@ -6,8 +6,9 @@
  * The ops are deterministic, so the recomputed values — and every gradient —
  * are bit-identical to keeping them (HY_MODEL_TRAIN_KEEP_ALL; test_model checks).
  *
- * Cost per layer: four RMSNorms, one SwiGLU, one conv1d + SiLU, one scan
- * forward, one axpby and the dt_proj product (2·R·DI FLOPs per row) — a few
+ * Cost per layer: the RMSNorms and the fused pair of the hybrid fusion
+ * (norm_avg), one SwiGLU, one conv1d + SiLU, one scan forward and the
+ * dt_proj product (2·R·DI FLOPs per row) — a few
  * percent of a step; saved: 2C + 4DI + F activation elements per row and layer
  * (about 45% of a layer's activations for Hymba-1.5B). */
 #include "model_internal.h"

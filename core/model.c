@@ -133,7 +133,6 @@ static void hy_model_plan(hy_model *m, hy_carver *act, hy_carver *f32, hy_carver
     size_t pmax = hy_plan_layers(m, act, f32);
     m->x_final = hy_carve(act, N * C);
     m->yf = hy_carve(act, N * C);
-    m->tmp_di = hy_carve(act, N * DI);
     m->ytxt = hy_carve(act, NT * C);
     m->logits = hy_carve(act, chunk * Vp);
     m->head_w = Vp != (size_t)c->vocab_size ? hy_carve(act, Vp * C) : NULL; /* pad rows: zero from alloc, never written */

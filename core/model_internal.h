@@ -91,7 +91,6 @@ struct hy_model {
     int32_t *targets;    /* [NT] */
     int32_t *cu_host;    /* host copy of cu */
     int32_t *host_i32;   /* host staging: ids [N], pos [N], text_idx [NT] */
-    hy_act *tmp_di;      /* [N,DI] forward scratch */
     float *logits_f32;   /* [chunk,Vp] only when logits are requested */
     hy_grad_scratch gs;
     /* the micro-batch of the last forward */
