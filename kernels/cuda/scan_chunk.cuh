@@ -1,8 +1,7 @@
 /* scan_chunk.cuh — private to kernels/cuda/selective_scan.cu: the chunked
  * selective scan's shared pieces (lane layout, staging of the chunk's rows,
  * the cross-chunk carry).  The chunk passes are in scan_fwd.cuh (local,
- * forward final) and scan_bwd.cuh (backward final); the forward's two passes
- * use their own G-lane layout (scan_fwd.cuh), the backward's the one below.
+ * forward final) and scan_bwd.cuh (backward final).
  *
  * Layout (sb<S>).  Rows are cut into chunks of SC_L rows over the whole packed
  * batch (a chunk may hold document starts).  A CTA of 128 threads covers one

@@ -2,11 +2,10 @@
  * z gate (spec §6.3–6.4 forward, §9.7 backward); the state resets at every
  * document start.
  *
- * Chunked over rows (scan_chunk.cuh has the passes' math and the carry):
- *   forward:  k_scf_local (chunk end states from zero, Σδ) → k_sc_carry (state
+ * Chunked over rows (scan_chunk.cuh has the layout and the three passes):
+ *   forward:  k_sc_local (chunk end states from zero, Σδ) → k_sc_carry (state
  *             before each chunk, sequential over chunks per (channel, state))
- *             → k_scf_final (rerun each chunk from its true start, gate); the
- *             G-lane layout of scan_fwd.cuh (16 states per lane).
+ *             → k_sc_fwd_final (rerun each chunk from its true start, gate).
  *   backward: k_sc_local<BWD> (adds the zero-carry adjoint sums) → k_sc_carry
  *             (states and adjoints, the two directions in parallel) →
  *             k_sc_bwd_final (scan_bwd.cuh: 4 lanes per channel, cached
@@ -21,6 +20,8 @@
  * bytes: about 2 fp32 [N, DI] in all.
  * The pre-gating output y used by dz is recomputed in fp32 (the official
  * kernel keeps a bf16 copy; the difference is one rounding). */
+#include <stdlib.h>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/scan_bwd.cuh"
@@ -89,20 +90,17 @@ static hy_status scan_local_carry(hy_cuda_ctx *c, const sc_carry &cy, const T *u
     return HY_OK;
 }
 
-/* The forward in the G-lane layout of scan_fwd.cuh: S states per lane, G lanes. */
-template <typename T, int S, int G>
-static hy_status scan_fwd_g(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
+template <typename T, int S>
+static hy_status scan_fwd_s(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
                             const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
     const int N = s->n, nch = HY_CEIL_DIV(N, SC_L);
     sc_carry cy;
     HY_TRY(scan_scratch(c, N, DI, DS, 0, &cy, NULL));
-    dim3 grid(HY_CEIL_DIV(DI, SC_THREADS / G), nch);
-    k_scf_local<T, S, G><<<grid, SC_THREADS, 0, c->stream>>>(cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, s->pos, N, DI, DS);
-    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd local");
-    k_sc_carry<T><<<dim3(hy_cuda_blocks((size_t)DI * DS, 128), 1), 128, 0, c->stream>>>(cy, A_log, nch, DI, DS);
-    HY_CUDA_LAUNCH_CHECK(c, "scan_fwd carry");
-    k_scf_final<T, S, G><<<grid, SC_THREADS, 0, c->stream>>>(y, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->pos, N,
-                                                           DI, DS);
+    HY_TRY((scan_local_carry<T, S, false>(c, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, z, ldz, NULL, s, DI, DS)));
+    const size_t smem = sc_fwd_smem<S>(4);
+    HY_TRY(scan_smem(c, k_sc_fwd_final<T, S>, smem));
+    k_sc_fwd_final<T, S><<<dim3(HY_CEIL_DIV(DI, (int)sb<S>::CPB), nch), SC_THREADS, smem, c->stream>>>(
+        y, cy, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s->pos, N, DI, DS);
     HY_CUDA_LAUNCH_CHECK(c, "scan_fwd final");
     return HY_OK;
 }
@@ -131,14 +129,12 @@ static hy_status scan_bwd_s(hy_cuda_ctx *c, T *du, T *ddelta, T *dBm, T *dCm, in
     return HY_OK;
 }
 
-/* Forward: (S, G) = (8, 1), (16, 1), (16, 2) up to DS = 8, 16, 32.
- * Backward: S = 4 states per lane up to DS = 16, 8 up to DS = 32. */
+/* States per lane: 4 up to DS = 16, 8 up to DS = 32. */
 template <typename T>
 static hy_status scan_fwd(hy_cuda_ctx *c, T *y, const T *u, const T *delta, const T *dt_bias, const T *A_log, const T *Bm,
                           const T *Cm, int ldbc, const T *D, const T *z, int ldz, const hy_seqs *s, int DI, int DS) {
-    if (DS <= 8) return scan_fwd_g<T, 8, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
-    if (DS <= 16) return scan_fwd_g<T, 16, 1>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
-    return scan_fwd_g<T, 16, 2>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    if (DS <= 16) return scan_fwd_s<T, 4>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
+    return scan_fwd_s<T, 8>(c, y, u, delta, dt_bias, A_log, Bm, Cm, ldbc, D, z, ldz, s, DI, DS);
 }
 
 template <typename T>
