@@ -358,11 +358,6 @@ static void hy_bench_free(hy_bench *b) {
     hy_free(b->weights);
 }
 
-static int hy_bench_dcmp(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
 /* The peak for MFU: the flag, else the H100 SXM figure for the mode, else 0
  * (unknown: MFU n/a).  *what names it. */
 static double hy_bench_peak(const hy_bench *b, const hy_bench_args *a, const char **what) {
@@ -476,8 +471,7 @@ static void hy_bench_report_dp(const hy_bench *b, const hy_bench_args *a, const 
 static hy_status hy_bench_report(const hy_bench *b, const hy_bench_args *a, double *times, double wall, double loss,
                                  const hy_bench_after *f) {
     int n = a->steps, world = b->dp.world;
-    qsort(times, (size_t)n, sizeof times[0], hy_bench_dcmp);
-    double med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]), mean = wall / n;
+    double med = hy_median(times, n), mean = wall / n; /* sorts times: [0] min, [n-1] max */
     double step_tokens = (double)a->accum * b->nt, tps = step_tokens / med, tps_mean = step_tokens / mean;
     hy_flops_breakdown fb;
     double F = hy_flops_per_token(&b->cfg, a->doc_len, &fb);

@@ -243,11 +243,6 @@ hy_status hy_dp_update(hy_dp *dp, const hy_adamw_hparams *h, int64_t t, double l
     return hy_comm_wait(dp->comm, last);
 }
 
-static int hy_dp_dcmp(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
 hy_status hy_dp_time_collectives(hy_dp *dp, int reps, double *rs_s, double *ag_s) {
     enum { MAX_REPS = 32 };
     double rs[MAX_REPS], ag[MAX_REPS];
@@ -269,10 +264,8 @@ hy_status hy_dp_time_collectives(hy_dp *dp, int reps, double *rs_s, double *ag_s
         double t3 = hy_now_s();
         if (i >= 0) rs[i] = t1 - t0, ag[i] = t3 - t2;
     }
-    qsort(rs, (size_t)reps, sizeof rs[0], hy_dp_dcmp);
-    qsort(ag, (size_t)reps, sizeof ag[0], hy_dp_dcmp);
-    *rs_s = reps % 2 ? rs[reps / 2] : 0.5 * (rs[reps / 2 - 1] + rs[reps / 2]);
-    *ag_s = reps % 2 ? ag[reps / 2] : 0.5 * (ag[reps / 2 - 1] + ag[reps / 2]);
+    *rs_s = hy_median(rs, reps);
+    *ag_s = hy_median(ag, reps);
     return HY_OK;
 }
 

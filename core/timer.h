@@ -9,6 +9,10 @@ extern "C" {
 /* Seconds on CLOCK_MONOTONIC (an arbitrary origin: use differences). */
 double hy_now_s(void);
 
+/* The median of n ≥ 1 timings (the mean of the middle two for even n);
+ * sorts v ascending in place, so v[0] and v[n-1] are then the min and max. */
+double hy_median(double *v /* [n] */, int n);
+
 #ifdef __cplusplus
 }
 #endif
