@@ -131,14 +131,14 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
     hy_microbatch mb;
     for (int k = 0; k < t->accum; k++) {
         HY_TRY(hy_loader_next(t->train, &mb));
-        if (t->sharded && k == t->accum - 1) hy_dp_overlap_begin(&t->dp); /* its backward overlaps the reduce-scatter */
+        if (t->dp.sharded && k == t->accum - 1) hy_dp_overlap_begin(&t->dp); /* its backward overlaps the reduce-scatter */
         if (mb.n_docs == 0 || units <= 0) continue;
         HY_TRY(t->obj->micro(t->obj->self, t->m, &mb, units, 1, acc));
     }
     double lr = hy_schedule_lr(&t->sched, t->step);
     t->last_lr = lr;
     double norm = NAN, sumsq;
-    if (t->sharded || units > 0) { /* sharded: every rank reduce-scatters (a collective), even with no units */
+    if (t->dp.sharded || units > 0) { /* sharded: every rank reduce-scatters (a collective), even with no units */
         hy_status st = hy_dp_reduce(&t->dp, &sumsq);
         if (st) {
             hy_error_context("step %lld", (long long)t->step + 1);
@@ -146,7 +146,7 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
         }
         if (units > 0) norm = sqrt(sumsq);
     }
-    if (t->world > 1) { /* metric sums over the ranks (the units already are) */
+    if (t->dp.world > 1) { /* metric sums over the ranks (the units already are) */
         double v[3 + HY_OBJ_MAX_METRICS] = {acc->loss_sum, (double)acc->tokens, (double)acc->supervised};
         for (int k = 0; k < t->obj->n_extra; k++) v[3 + k] = acc->extra[k];
         HY_TRY(hy_dp_sum(&t->dp, v, 3 + t->obj->n_extra));
@@ -164,7 +164,7 @@ static hy_status hy_train_step(hy_trainer *t, hy_obj_acc *acc) {
         snprintf(msg, sizeof msg, "step %lld: %s (loss %g, grad norm %g): update skipped (%lld in a row, limit %lld)", (long long)t->step,
                  units > 0 ? "non-finite loss or gradients" : "no supervised target in the global batch", loss, norm,
                  (long long)t->bad_in_row, (long long)t->r->train.max_bad_steps);
-        if (t->main) hy_progress_line_message(&t->prog, msg);
+        if (t->dp.main) hy_progress_line_message(&t->prog, msg);
         if (t->bad_in_row >= t->r->train.max_bad_steps)
             return hy_errorf(HY_ERR_NUMERIC, "stopping: %lld steps in a row had non-finite loss or gradients (train.max_bad_steps); "
                                              "lower train.lr or check the data", (long long)t->bad_in_row);
@@ -183,7 +183,7 @@ static hy_status hy_train_log(hy_trainer *t, const hy_obj_acc *acc, int force) {
     t->sup_since_log += acc->supervised;
     if (acc->units > 0) { t->loss_since_log += acc->loss_sum; t->units_since_log += acc->units; }
     t->steps_since_log++;
-    if (!t->main || (!force && t->step % t->r->log.every != 0)) return HY_OK;
+    if (!t->dp.main || (!force && t->step % t->r->log.every != 0)) return HY_OK;
     double now = hy_now_s();
     hy_train_progress p = {
         .step = t->step, .total_steps = t->total_steps, .epoch = hy_train_epoch_progress(t),
@@ -216,20 +216,20 @@ static void hy_train_free(hy_trainer *t) {
 static hy_status hy_train_setup(hy_trainer *t) {
     const hy_recipe *r = t->r;
     snprintf(t->ckpt_root, sizeof t->ckpt_root, "%s", r->checkpoint.dir);
-    HY_TRY(hy_train_dist_init(t));
+    HY_TRY(hy_dp_init(&t->dp, r->train.device == HY_DEVICE_CPU || !hy_backend_has_cuda()));
     HY_TRY(hy_fs_mkdir_p(t->ckpt_root));
     HY_TRY(hy_train_setup_model(t));
     HY_TRY(hy_train_data_open(t));
     HY_TRY(hy_schedule_init(&t->sched, r->train.schedule, r->train.lr, r->train.min_lr, t->total_steps, r->train.warmup_steps,
                             r->train.warmup_ratio, r->train.decay_ratio, r->train.decay_shape));
     if (t->obj->prepare) { /* rank 0 first (it may write a cache), then the others reuse it */
-        if (t->main) HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
-        if (t->world > 1) HY_TRY(hy_comm_barrier(t->comm));
-        if (!t->main) HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
+        if (t->dp.main) HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
+        if (t->dp.world > 1) HY_TRY(hy_comm_barrier(t->dp.comm));
+        if (!t->dp.main) HY_TRY(t->obj->prepare(t->obj->self, r, t->m, (const char *const *)t->stores, t->n_train, t->n_eval));
     }
     int resumed;
     HY_TRY(hy_train_ckpt_resume(t, &resumed));
-    if (!t->main) return HY_OK;
+    if (!t->dp.main) return HY_OK;
     HY_TRY(hy_metrics_open(&t->metrics, r->log.metrics, resumed ? t->step : -1));
     char path[HY_PATH_MAX];
     HY_TRY(hy_fs_join(path, sizeof path, t->ckpt_root, "recipe.yaml"));
@@ -264,7 +264,7 @@ static hy_status hy_train_loop(hy_trainer *t, char *last_ckpt, size_t n) {
             saved_at_end = last;
         }
         if (stop && !last) {
-            if (t->main) hy_progress_line_finish(&t->prog);
+            if (t->dp.main) hy_progress_line_finish(&t->prog);
             return hy_errorf(HY_ERR_INTERRUPTED, "stopped by a signal after step %lld of %lld; checkpoint saved in %s; run the same "
                                                  "command again to resume (checkpoint.resume: auto)", (long long)t->step,
                              (long long)t->total_steps, last_ckpt);
@@ -278,8 +278,8 @@ static hy_status hy_train_loop(hy_trainer *t, char *last_ckpt, size_t n) {
         hy_fs_ckpt_list_free(&l);
     }
     HY_TRY(hy_train_eval(t));
-    if (t->main) hy_progress_line_finish(&t->prog);
-    if (t->world > 1) HY_TRY(hy_comm_barrier(t->comm));
+    if (t->dp.main) hy_progress_line_finish(&t->prog);
+    if (t->dp.world > 1) HY_TRY(hy_comm_barrier(t->dp.comm));
     return HY_OK;
 }
 
@@ -294,11 +294,11 @@ hy_status hy_train_run(const hy_recipe *r, hy_objective *obj, char **final_dir) 
     char last[HY_PATH_MAX] = "";
     hy_status st = hy_train_setup(&t);
     if (!st) {
-        if (t.main) hy_train_banner(&t);
+        if (t.dp.main) hy_train_banner(&t);
         st = hy_train_loop(&t, last, sizeof last);
     }
-    if (st && st != HY_ERR_INTERRUPTED && t.comm && t.world > 1) hy_comm_abort(t.comm, hy_last_error()); /* the others stop at once */
-    if ((!st || st == HY_ERR_INTERRUPTED) && t.main) {
+    if (st && st != HY_ERR_INTERRUPTED && t.dp.comm && t.dp.world > 1) hy_comm_abort(t.dp.comm, hy_last_error()); /* the others stop at once */
+    if ((!st || st == HY_ERR_INTERRUPTED) && t.dp.main) {
         double secs = hy_now_s() - t.t_start;
         char d[32];
         char tps[32];

@@ -35,8 +35,8 @@ static hy_status hy_write_state_json(hy_trainer *t, const char *dir) {
     if (!st) st = hy_json_set(cur, "epoch", hy_json_integer(c.epoch));
     if (!st) st = hy_json_set(cur, "index", hy_json_integer(c.index));
     /* world-size independent position: micro-batches of the epoch consumed by all ranks */
-    if (!st) st = hy_json_set(cur, "world", hy_json_integer(t->world > 0 ? t->world : 1));
-    if (!st) st = hy_json_set(cur, "global_index", hy_json_integer(c.index * (t->world > 0 ? t->world : 1)));
+    if (!st) st = hy_json_set(cur, "world", hy_json_integer(t->dp.world > 0 ? t->dp.world : 1));
+    if (!st) st = hy_json_set(cur, "global_index", hy_json_integer(c.index * (t->dp.world > 0 ? t->dp.world : 1)));
     if (!st) { st = hy_json_set(j, "cursor", cur); cur = NULL; }
     char path[HY_PATH_MAX];
     if (!st) st = hy_fs_join(path, sizeof path, dir, "trainer_state.json");
@@ -74,10 +74,10 @@ static hy_status hy_save_state(hy_trainer *t, const char *dir, float *const stat
 /* Host staging of the optimizer state: the backend buffers themselves on the
  * CPU; one host block of 3 × total fp32 otherwise (freed with *stage). */
 static hy_status hy_state_host(hy_trainer *t, float *host[3], float **stage) {
-    float *dev[3] = {t->master, t->adam_m, t->adam_v};
+    float *dev[3] = {t->dp.master, t->dp.adam_m, t->dp.adam_v};
     const hy_ops *o = t->ops;
     *stage = NULL;
-    if (o->host_memory && !t->sharded) {
+    if (o->host_memory && !t->dp.sharded) {
         for (int i = 0; i < 3; i++) host[i] = dev[i];
         return HY_OK;
     }
@@ -89,11 +89,11 @@ static hy_status hy_state_host(hy_trainer *t, float *host[3], float **stage) {
 /* Host copies of the full optimizer state; with ZeRO-1 every rank takes part
  * in gathering the shards (so every rank must call this). */
 static hy_status hy_state_to_host(hy_trainer *t, float *host[3], float **stage) {
-    float *dev[3] = {t->master, t->adam_m, t->adam_v};
+    float *dev[3] = {t->dp.master, t->dp.adam_m, t->dp.adam_v};
     HY_TRY(hy_state_host(t, host, stage));
     hy_status st = HY_OK;
     for (int i = 0; i < 3 && *stage && !st; i++)
-        st = t->sharded ? hy_train_dist_gather(t, dev[i], host[i]) : t->ops->to_host(t->ops->ctx, host[i], dev[i], t->total * sizeof(float));
+        st = t->dp.sharded ? hy_dp_gather(&t->dp, dev[i], host[i]) : t->ops->to_host(t->ops->ctx, host[i], dev[i], t->total * sizeof(float));
     if (st) {
         hy_free(*stage);
         *stage = NULL;
@@ -110,7 +110,7 @@ hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n) {
     float *host[3], *stage;
     HY_TRY(hy_state_to_host(t, host, &stage));
     hy_status st = HY_OK;
-    if (t->main) {
+    if (t->dp.main) {
         hy_fs_publish p;
         st = hy_fs_publish_begin(&p, final_dir);
         if (!st) {
@@ -123,9 +123,9 @@ hy_status hy_train_ckpt_save(hy_trainer *t, char *out_dir, size_t n) {
         if (!st && t->r->checkpoint.keep_last > 0) st = hy_fs_prune_checkpoints(t->ckpt_root, "step-", (int)t->r->checkpoint.keep_last, NULL);
     }
     hy_free(stage);
-    if (st && t->world > 1) hy_comm_abort(t->comm, hy_last_error());
+    if (st && t->dp.world > 1) hy_comm_abort(t->dp.comm, hy_last_error());
     HY_TRY(st);
-    if (t->world > 1) HY_TRY(hy_comm_barrier(t->comm));
+    if (t->dp.world > 1) HY_TRY(hy_comm_barrier(t->dp.comm));
     if (out_dir) snprintf(out_dir, n, "%s", final_dir);
     return HY_OK;
 }
@@ -179,7 +179,7 @@ static hy_status hy_read_state_json(hy_trainer *t, const char *dir, hy_cursor *c
         c->epoch = hy_json_int(hy_json_get(cur, "epoch"));
         c->index = hy_json_int(hy_json_get(cur, "index"));
         int64_t saved_world = hy_json_get(cur, "world") ? hy_json_int(hy_json_get(cur, "world")) : 1;
-        int64_t world = t->world > 0 ? t->world : 1;
+        int64_t world = t->dp.world > 0 ? t->dp.world : 1;
         if (saved_world != world) st = hy_train_ckpt_rescale_cursor(t, path, c, saved_world, world);
     }
     hy_json_free(j);
@@ -195,7 +195,7 @@ static hy_status hy_load_from(hy_trainer *t, const char *dir) {
     HY_TRY(hy_st_open(&f, path));
     hy_status st = HY_OK;
     const char *names[3] = {"master", "adam_m", "adam_v"};
-    float *dev[3] = {t->master, t->adam_m, t->adam_v}, *dst[3], *stage = NULL;
+    float *dev[3] = {t->dp.master, t->dp.adam_m, t->dp.adam_v}, *dst[3], *stage = NULL;
     const hy_ops *o = t->ops;
     st = hy_state_host(t, dst, &stage);
     for (int i = 0; i < 3 && !st; i++) {
@@ -203,13 +203,13 @@ static hy_status hy_load_from(hy_trainer *t, const char *dir) {
         if (!x || x->dtype != HY_DTYPE_F32 || x->numel != t->total)
             st = hy_errorf(HY_ERR_FORMAT, "%s: tensor '%s' missing or not F32 [%zu]", path, names[i], t->total);
         else st = hy_st_to_f32(x, dst[i]);
-        if (!st && stage && t->sharded) st = hy_train_dist_scatter(t, dev[i], dst[i]); /* keep this rank's chunks */
+        if (!st && stage && t->dp.sharded) st = hy_dp_scatter(&t->dp, dev[i], dst[i]); /* keep this rank's chunks */
         else if (!st && stage) st = o->to_dev(o->ctx, dev[i], dst[i], t->total * sizeof(float));
     }
     hy_st_close(f);
     /* the model computes with the act-dtype rounding of the restored master weights */
-    if (!st && t->sharded) st = hy_model_set_weights(t->m, dst[0]);
-    else if (!st && !t->master_is_weights) st = o->cast_to_act(o->ctx, hy_model_weights(t->m), t->master, t->total);
+    if (!st && t->dp.sharded) st = hy_model_set_weights(t->m, dst[0]);
+    else if (!st && !t->dp.master_is_weights) st = o->cast_to_act(o->ctx, hy_model_weights(t->m), t->dp.master, t->total);
     hy_free(stage);
     HY_TRY(st);
     return hy_loader_seek(t->train, c);
@@ -236,7 +236,7 @@ hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed) {
     if (ck->resume == HY_RESUME_NEVER) return HY_OK;
     if (ck->resume == HY_RESUME_PATH) snprintf(dir, sizeof dir, "%s", ck->resume_path);
     else {
-        if (t->main) HY_TRY(hy_fs_remove_stale(t->ckpt_root, NULL)); /* one rank cleans up */
+        if (t->dp.main) HY_TRY(hy_fs_remove_stale(t->ckpt_root, NULL)); /* one rank cleans up */
         hy_fs_ckpt_list l;
         HY_TRY(hy_fs_list_checkpoints(t->ckpt_root, "step-", &l));
         if (l.count == 0) {

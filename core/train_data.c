@@ -74,8 +74,8 @@ static hy_status hy_train_open_loaders(hy_trainer *t) {
     lo.budget = t->budget;
     lo.meta_tokens = hy_model_config(t->m)->num_meta;
     lo.seed = (uint64_t)(r->data.seed >= 0 ? r->data.seed : r->train.seed);
-    lo.rank = t->rank;  /* data-parallel shard; eval loaders below run whole on every rank */
-    lo.world = t->world > 0 ? t->world : 1;
+    lo.rank = t->dp.rank;  /* data-parallel shard; eval loaders below run whole on every rank */
+    lo.world = t->dp.world > 0 ? t->dp.world : 1;
     hy_loader_source *src;
     HY_TRY(hy_malloc((void **)&src, sizeof *src * (size_t)(t->n_train + 1), 1, "loader sources"));
     for (int i = 0; i < t->n_train; i++) src[i] = (hy_loader_source){t->stores[i], r->data.train.items[i].weight};
@@ -98,7 +98,7 @@ static hy_status hy_train_count_steps(hy_trainer *t) {
     const hy_recipe *r = t->r;
     hy_loader_epoch_stats es;
     HY_TRY(hy_loader_epoch_stats_get(t->train, 0, &es));
-    int64_t world = t->world > 0 ? t->world : 1; /* a step takes `accum` micro-batches on every rank */
+    int64_t world = t->dp.world > 0 ? t->dp.world : 1; /* a step takes `accum` micro-batches on every rank */
     if (r->train.global_batch_tokens > 0) t->accum = (int)HY_CEIL_DIV(r->train.global_batch_tokens, (int64_t)t->budget * world);
     else if (r->train.global_batch_sequences > 0) {
         double docs_per_mb = es.n_bins ? (double)es.n_items / (double)es.n_bins : 1.0;
@@ -127,10 +127,10 @@ hy_status hy_train_data_open(hy_trainer *t) {
     t->n_eval = t->r->data.eval.count;
     if (t->n_train < 1) return hy_errorf(HY_ERR_CONFIG, "%s: data.train: at least one training dataset is required", t->r->source);
     /* rank 0 prepares the stores; the other ranks then find them up to date */
-    if (t->main || t->world <= 1) HY_TRY(hy_train_prepare_stores(t));
-    if (t->world > 1) {
-        HY_TRY(hy_comm_barrier(t->comm));
-        if (!t->main) HY_TRY(hy_train_prepare_stores(t));
+    if (t->dp.main || t->dp.world <= 1) HY_TRY(hy_train_prepare_stores(t));
+    if (t->dp.world > 1) {
+        HY_TRY(hy_comm_barrier(t->dp.comm));
+        if (!t->dp.main) HY_TRY(hy_train_prepare_stores(t));
     }
     HY_TRY(hy_train_open_loaders(t));
     return hy_train_count_steps(t);
@@ -175,7 +175,7 @@ hy_status hy_train_eval(hy_trainer *t) {
         hy_json *extra = hy_json_object();
         for (int k = 0; extra && k < t->obj->n_extra; k++)
             hy_json_set(extra, t->obj->extra_names[k], hy_metrics_number(t->obj->extra_is_mean[k] && acc.units > 0 ? acc.extra[k] / acc.units : acc.extra[k]));
-        hy_status st = t->main ? hy_metrics_log_eval(t->metrics, t->step, name, loss, acc.supervised, extra) : HY_OK;
+        hy_status st = t->dp.main ? hy_metrics_log_eval(t->metrics, t->step, name, loss, acc.supervised, extra) : HY_OK;
         hy_json_free(extra);
         HY_TRY(st);
         char line[512];
@@ -190,7 +190,7 @@ hy_status hy_train_eval(hy_trainer *t) {
             snprintf(line + o, sizeof line - o, ", %s %.4g", t->obj->extra_names[k],
                      t->obj->extra_is_mean[k] && acc.units > 0 ? acc.extra[k] / acc.units : acc.extra[k]);
         }
-        if (t->main) hy_progress_line_message(&t->prog, line);
+        if (t->dp.main) hy_progress_line_message(&t->prog, line);
     }
     return HY_OK;
 }

@@ -1,9 +1,8 @@
 /* train_dist.c — the trainer's side of data parallelism (issue 6,
  * docs/multigpu.md §7).  The distributed state and the step's collectives
  * live in core/dp.h (shared with `hymba bench`); this file connects them to
- * the trainer: the communicator from the recipe's device, the optimizer
- * state from the checkpoint, and the copies of dp's fields that
- * train_data.c and train_ckpt.c read.
+ * the trainer: the optimizer state from the checkpoint (the trainer's files
+ * read rank, world and the optimizer buffers from t->dp).
  *
  * World size 1 (the default: no launcher environment) uses the "single"
  * communicator and dp's plain path: the trainer runs exactly as a
@@ -31,16 +30,6 @@
 #include "core/checkpoint.h"
 #include "train_internal.h"
 
-hy_status hy_train_dist_init(hy_trainer *t) {
-    HY_TRY(hy_dp_init(&t->dp, t->r->train.device == HY_DEVICE_CPU || !hy_backend_has_cuda()));
-    t->comm = t->dp.comm;
-    t->rank = t->dp.rank;
-    t->world = t->dp.world;
-    t->main = t->dp.main;
-    t->sharded = t->dp.sharded;
-    return HY_OK;
-}
-
 /* fp32 master weights and AdamW moments in backend memory (device memory on
  * CUDA: the optimizer step never leaves the device).  A separate master
  * starts from the checkpoint's own values (not their act-dtype rounding). */
@@ -53,17 +42,6 @@ hy_status hy_train_dist_alloc_optim(hy_trainer *t) {
     }
     if (!st) st = hy_dp_alloc_optim(&t->dp, t->ops, t->m, &t->groups, host);
     hy_free(host);
-    t->master = t->dp.master;
-    t->adam_m = t->dp.adam_m;
-    t->adam_v = t->dp.adam_v;
-    t->master_is_weights = t->dp.master_is_weights;
     return st;
 }
 
-hy_status hy_train_dist_scatter(hy_trainer *t, float *local, const float *host) {
-    return hy_dp_scatter(&t->dp, local, host);
-}
-
-hy_status hy_train_dist_gather(hy_trainer *t, const float *local, float *host) {
-    return hy_dp_gather(&t->dp, local, host);
-}

@@ -28,18 +28,14 @@ typedef struct {
     hy_optim_groups groups;
     hy_schedule sched;
     hy_adamw_hparams adam;
-    float *master, *adam_m, *adam_v; /* = dp's (owned there): fp32 [total], or [plan.shard] when sharded */
-    int master_is_weights;        /* = dp's: the master aliases the model weights (plain path, fp32 storage) */
     size_t total;
     int64_t step;                 /* updates attempted (steps done) */
     int64_t t_adam;               /* updates applied (AdamW bias correction) */
     int64_t bad_in_row;
     int64_t total_steps;
     /* data parallelism (core/dp.h; glue in train_dist.c) */
-    hy_dp dp;                     /* communicator, shard plan, optimizer state, overlapping reducer */
-    hy_comm *comm;                /* read-only copies of dp's, for train_data.c and train_ckpt.c */
-    int rank, world, main;        /* main: rank 0 prints and writes */
-    int sharded;                  /* ZeRO-1: master/m/v hold the owned chunks */
+    hy_dp dp;                     /* communicator, rank/world (dp.main: rank 0 prints and writes), shard plan,
+                                     the fp32 master weights and AdamW moments, the overlapping reducer */
     /* output */
     hy_metrics *metrics;
     hy_progress_line prog;
@@ -65,11 +61,8 @@ hy_status hy_train_ckpt_resume(hy_trainer *t, int *resumed);
 
 
 /* train_dist.c: the trainer's side of core/dp.h */
-hy_status hy_train_dist_init(hy_trainer *t);
 /* After the model is open: optimizer state through dp (the master from the
- * checkpoint's fp32 weights when dp needs them); sets the copies above. */
+ * checkpoint's fp32 weights when dp needs them). */
 hy_status hy_train_dist_alloc_optim(hy_trainer *t);
-hy_status hy_train_dist_scatter(hy_trainer *t, float *local, const float *host);
-hy_status hy_train_dist_gather(hy_trainer *t, const float *local, float *host);
 
 #endif
